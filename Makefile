@@ -1,0 +1,35 @@
+# gatebench: two commands from a fresh clone -- `make quickstart` and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH_VERSION ?= 2.13.0
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test test-all lint quickstart speed clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first and pinned: a bare `torch` requirement can pull a multi-GB CUDA build.
+	$(PY) -m pip install -q torch==$(TORCH_VERSION)
+	$(PY) -m pip install -q -e '.[dev,launchers]'
+	touch $@
+
+setup: $(STAMP)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: lint
+	$(PY) -m pytest -q -m "not slow"
+
+test-all: lint
+	$(PY) -m pytest -q
+
+quickstart: setup
+	$(PY) -m gatebench.train experiment=quickstart
+
+speed: setup
+	$(PY) -m gatebench.speed
+
+clean:
+	rm -rf $(VENV) outputs multirun .pytest_cache
