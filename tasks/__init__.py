@@ -1,0 +1,26 @@
+"""gatebench tasks: seeded synthetic long-range problems with their trivial baselines.
+
+`build(name, **params)` gives a `Task`; `names()` lists them; `TaskDataModule` serves a task's
+train/val/test batches to Lightning. See docs/contracts.md (tasks).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tasks import adding, copy_memory, multiplication, selective_copy, temporal_order  # noqa: F401
+from tasks.base import Batch, Task, build, names
+
+if TYPE_CHECKING:
+    from tasks.datamodule import TaskDataModule
+
+__all__ = ["Batch", "Task", "TaskDataModule", "build", "names"]
+
+
+def __getattr__(attr: str) -> Any:
+    # The DataModule imports pytorch_lightning (about a second): load it on first use only.
+    if attr == "TaskDataModule":
+        from tasks.datamodule import TaskDataModule
+
+        return TaskDataModule
+    raise AttributeError(f"module 'tasks' has no attribute {attr!r}")

@@ -1,0 +1,145 @@
+"""Lightning DataModule serving a task's training stream and fixed validation and test sets."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, IterableDataset
+
+from tasks.base import Batch, Task, check_int
+from tasks.seeds import stream_generator
+
+
+def _keep(batch: Any) -> Any:
+    """Collate that leaves an already-built batch alone (the default turns tuples into lists)."""
+    return batch
+
+
+class BatchStream(IterableDataset):
+    """Endless whole batches `make_batch(k)` for k = start, start + 1, ..."""
+
+    def __init__(self, make_batch: Callable[[int], Batch], start: int) -> None:
+        self.make_batch = make_batch
+        self.start = start
+
+    def __iter__(self) -> Iterator[Batch]:
+        k = self.start
+        while True:
+            yield self.make_batch(k)
+            k += 1
+
+
+class TaskDataModule(pl.LightningDataModule):
+    """Training, validation and test batches `(x, y, mask)` for one task.
+
+    Training batch number k is a pure function of (`seed`, k): drawn fresh from a generator
+    seeded for k (`tasks.seeds`, stream "train"), or, with `train_size`, slice k of a fixed set
+    of `train_size` sequences reshuffled every pass (pass e uses its own seeded permutation; the
+    last partial batch of a pass is dropped). The train loader starts at batch `start_step`, or,
+    once attached to a trainer, at `trainer.global_step * trainer.accumulate_grad_batches`
+    (Lightning restores `global_step` before it builds the loaders), so a resumed run sees the
+    batches a straight run would. It never ends: stop training with `max_steps` and validate
+    every N steps (`val_check_interval=N`, `check_val_every_n_epoch=None`).
+
+    Validation (`val_size` sequences) and test (`test_size`, at `test_length`, default the
+    task's length) sets are fixed tensors drawn from their own seed streams, which no training
+    seed can equal. Loaders use `batch_size=None` and no workers: data is generated in-process.
+    """
+
+    def __init__(
+        self,
+        task: Task,
+        batch_size: int = 64,
+        val_size: int = 512,
+        test_size: int = 512,
+        seed: int = 0,
+        train_size: int | None = None,
+        test_length: int | None = None,
+        start_step: int = 0,
+    ) -> None:
+        super().__init__()
+        if not isinstance(task, Task):
+            raise ValueError(f"task must be a tasks.Task (see tasks.build), got {task!r}")
+        self.task = task
+        self.batch_size = check_int("TaskDataModule", "batch_size", batch_size, low=1)
+        self.val_size = check_int("TaskDataModule", "val_size", val_size, low=1)
+        self.test_size = check_int("TaskDataModule", "test_size", test_size, low=1)
+        self.seed = check_int("TaskDataModule", "seed", seed, low=0)
+        self.start_step = check_int("TaskDataModule", "start_step", start_step, low=0)
+        if train_size is not None:
+            train_size = check_int("TaskDataModule", "train_size", train_size, low=self.batch_size)
+        self.train_size = train_size
+        self.test_length = task.length if test_length is None else task._check_length(test_length)
+        self._sets: dict[str, Batch] = {}
+
+    # -- the data --------------------------------------------------------------------------------
+
+    def fixed_set(self, split: str) -> Batch:
+        """The whole fixed set `(x, y, mask)` of `split`: "val", "test" or "train_set"."""
+        if split not in self._sets:
+            if split == "val":
+                size, length = self.val_size, self.task.length
+            elif split == "test":
+                size, length = self.test_size, self.test_length
+            elif split == "train_set" and self.train_size is not None:
+                size, length = self.train_size, self.task.length
+            else:
+                raise ValueError(
+                    f"split must be val, test or train_set (with train_size), got {split!r}"
+                )
+            generator = stream_generator(self.seed, split)
+            self._sets[split] = self.task.batch(size, generator, length=length)
+        return self._sets[split]
+
+    def train_batch(self, k: int) -> Batch:
+        """Training batch number `k` (0-based): a pure function of (seed, k)."""
+        k = check_int("TaskDataModule", "k", k, low=0)
+        if self.train_size is None:
+            return self.task.batch(self.batch_size, stream_generator(self.seed, "train", k))
+        per_pass = self.train_size // self.batch_size
+        epoch, j = divmod(k, per_pass)
+        # index 0 of the train_set stream made the set itself; pass e shuffles with index e + 1.
+        order = torch.randperm(
+            self.train_size, generator=stream_generator(self.seed, "train_set", epoch + 1)
+        )
+        rows = order[j * self.batch_size : (j + 1) * self.batch_size]
+        x, y, mask = self.fixed_set("train_set")
+        return x[rows], y[rows], mask[rows]
+
+    def train_start(self) -> int:
+        """The number of the first training batch the train loader yields."""
+        trainer = self.trainer
+        if trainer is None:
+            return self.start_step
+        return int(trainer.global_step) * int(trainer.accumulate_grad_batches)
+
+    # -- Lightning hooks -------------------------------------------------------------------------
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit", "validate"):
+            self.fixed_set("val")
+        if stage in (None, "test"):
+            self.fixed_set("test")
+        if self.train_size is not None and stage in (None, "fit"):
+            self.fixed_set("train_set")
+
+    def train_dataloader(self) -> DataLoader:
+        stream = BatchStream(self.train_batch, self.train_start())
+        return DataLoader(stream, batch_size=None, num_workers=0, collate_fn=_keep)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._fixed_loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._fixed_loader("test")
+
+    def _fixed_loader(self, split: str) -> DataLoader:
+        x, y, mask = self.fixed_set(split)
+        step = self.batch_size
+        chunks = [
+            (x[i : i + step], y[i : i + step], mask[i : i + step]) for i in range(0, len(x), step)
+        ]
+        return DataLoader(chunks, batch_size=None, num_workers=0, collate_fn=_keep)
