@@ -1,0 +1,28 @@
+"""`python -m gatebench.speed` prints one record per variant beside its torch reference."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gatebench import speed
+
+
+def test_speed_json_records(capsys: pytest.CaptureFixture[str]) -> None:
+    rows = speed.main(["--variants", "lstm", "gru", "rnn", "cifg", "--batch", "2", "--hidden",
+                       "4", "--length", "3", "--repeats", "1", "--warmup", "0", "--json"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    records = [json.loads(line) for line in lines]
+    assert [r["variant"] for r in records] == ["lstm", "gru", "rnn", "cifg"]
+    assert [r["reference"] for r in records] == ["nn.LSTM", "nn.GRU", "nn.RNN", "nn.LSTM"]
+    for record, row in zip(records, rows, strict=True):
+        assert {"variant", "backend", "B", "H", "T", "ms", "reference_ms", "ratio"} <= set(record)
+        assert (record["B"], record["H"], record["T"], record["backend"]) == (2, 4, 3, "reference")
+        assert record["ms"] > 0 and record["reference_ms"] > 0
+        assert record["ratio"] == pytest.approx(row.ms / row.reference_ms, rel=0.02)
+
+
+def test_speed_rejects_unknown_variant() -> None:
+    with pytest.raises(SystemExit):
+        speed.main(["--variants", "lstn"])

@@ -1,0 +1,129 @@
+"""The Cell base class and its registry: a cell declares its gate blocks, extra parameters and step.
+
+A cell never loops over time: the engine (`variants.engine`) projects the input for all steps with
+one matmul and then, per step, calls `Cell.step`, which by default is
+``pointwise(xp_t, recurrent_projection(h_in, carry, weights), carry, extra)``.
+Backends other than the reference loop (hand-written BPTT, fused kernels) reuse the same two
+pieces: the recurrent matmul and the cell's pointwise math.
+
+Conventions
+-----------
+- ``blocks``: names of the H-sized blocks stacked in ``weight_ih`` (G*H, I), ``weight_hh`` (G*H, H)
+  and the biases (G*H,), in order (torch's order for rnn/lstm/gru).
+- ``carry``: the tuple the engine threads through time. ``carry[0]`` is always ``h``; the first
+  ``len(state_names)`` entries are the state returned to the user; further entries are internal
+  (e.g. fgr's previous gates) and are never returned.
+- ``xp_t``: input projection at step t, ``x_t W_ih^T + b_ih`` (+ ``b_hh`` when
+  ``fold_recurrent_bias``), shape (B, G*H).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar, NamedTuple
+
+import torch
+from torch import Tensor
+
+Carry = tuple[Tensor, ...]
+REGISTRY: dict[str, type[Cell]] = {}
+
+
+class StepWeights(NamedTuple):
+    """What a step needs besides its inputs: R^T (H, G*H), b_hh when not folded, extra params."""
+
+    weight_hh_t: Tensor
+    bias_hh: Tensor | None
+    extra: dict[str, Tensor]
+
+
+class Cell:
+    """Base class of every recurrent cell; subclasses register themselves by their ``name``.
+
+    To add a cell, subclass it, set ``name`` (the registry line), ``blocks``, ``state_names`` and
+    write ``pointwise``; override ``recurrent_projection`` or ``step`` only when the recurrence is
+    not ``h_prev @ R^T``.
+    """
+
+    name: ClassVar[str]
+    blocks: tuple[str, ...] = ("h",)
+    state_names: ClassVar[tuple[str, ...]] = ("h",)
+    options: ClassVar[dict[str, Any]] = {}
+    fold_recurrent_bias: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        name = cls.__dict__.get("name")
+        if name is None:
+            return
+        if not isinstance(name, str) or not name.isidentifier():
+            raise ValueError(f"Cell name {name!r} must be an identifier-like string")
+        if name in REGISTRY and REGISTRY[name].__qualname__ != cls.__qualname__:
+            raise ValueError(f"cell name {name!r} is already registered by {REGISTRY[name]}")
+        REGISTRY[name] = cls
+
+    def __init__(self, hidden_size: int, **options: Any) -> None:
+        self.hidden_size = hidden_size
+        for key, value in {**self.options, **options}.items():
+            setattr(self, key, value)
+
+    # ---- structure -------------------------------------------------------------------------
+    @property
+    def num_blocks(self) -> int:
+        """Number of H-sized gate blocks in W, R and b."""
+        return len(self.blocks)
+
+    def extra_parameters(self) -> dict[str, tuple[int, ...]]:
+        """Parameters beyond W/R/b, as ``{name: shape}``; the layer adds ``_l{k}[_reverse]``."""
+        return {}
+
+    def init_extra(self, name: str, tensor: Tensor, generator: torch.Generator | None) -> None:
+        """Initialise an extra parameter in place: torch's rule, uniform(-1/sqrt(H), 1/sqrt(H))."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        tensor.uniform_(-bound, bound, generator=generator)
+
+    def forget_bias_blocks(self, chrono: bool = False) -> dict[str, float]:
+        """``{block: sign}`` that `forget_bias` / chrono init write to; {} = not applicable."""
+        return {}
+
+    # ---- state -----------------------------------------------------------------------------
+    def initial_carry(self, state: Carry) -> Carry:
+        """The carry at t = 0 from the user's state (add internal entries here)."""
+        return state
+
+    def final_state(self, carry: Carry) -> Carry:
+        """The state returned to the user: the first ``len(state_names)`` carry entries."""
+        return carry[: len(self.state_names)]
+
+    # ---- math ------------------------------------------------------------------------------
+    def prepare_weights(self, weights: StepWeights) -> StepWeights:
+        """Called once per sequence before the loop: split/transpose weights here, not per step."""
+        return weights
+
+    def recurrent_projection(self, h_in: Tensor, carry: Carry, weights: StepWeights) -> Tensor:
+        """``h_in R^T`` (+ ``b_hh`` when it is not folded into the input projection)."""
+        if weights.bias_hh is None:
+            return torch.mm(h_in, weights.weight_hh_t)
+        return torch.addmm(weights.bias_hh, h_in, weights.weight_hh_t)
+
+    def pointwise(self, xp_t: Tensor, hp_t: Tensor, carry: Carry,
+                  extra: dict[str, Tensor]) -> Carry:
+        """The cell's elementwise math: (input proj., recurrent proj., carry, extra) -> carry."""
+        raise NotImplementedError
+
+    def step(self, xp_t: Tensor, h_in: Tensor, carry: Carry, weights: StepWeights) -> Carry:
+        """One time step. ``h_in`` is ``h_prev`` with the recurrent-dropout mask applied."""
+        return self.pointwise(xp_t, self.recurrent_projection(h_in, carry, weights), carry,
+                              weights.extra)
+
+
+def names() -> list[str]:
+    """Sorted names of every registered cell."""
+    return sorted(REGISTRY)
+
+
+def cell_class(name: str) -> type[Cell]:
+    """The registered Cell subclass called `name`; ValueError listing the names otherwise."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown variant {name!r}; accepted: {', '.join(names())}")
+    return REGISTRY[name]
