@@ -1,24 +1,34 @@
 """Speed benchmark: forward+backward time of every variant beside torch's module of its family.
 
-    python -m gatebench.speed [--json] [--variants lstm gru ...] [--batch 128 --hidden 128
-                              --length 200] [--repeats 5] [--threads 1]
+    python -m gatebench.speed [--json] [--variants lstm gru ...] [--backends auto bptt ...]
+                              [--sizes 128x128x200 32x64x1000] [--device cpu|cuda]
+                              [--dtype float32|bfloat16] [--repeats 5] [--threads 1]
+                              [--write [--append]]
 
 Each row times one training step (forward, ``output.sum().backward()``) of a `variants` layer
 and of torch's own module of the same family (nn.RNN for rnn, nn.LSTM for the LSTM family, nn.GRU
 for the GRU family), measured alternately in the same run; ``ms`` and ``reference_ms`` are
 medians over ``--repeats`` after ``--warmup`` untimed runs, ``ratio = ms / reference_ms``.
 ``--json`` prints one JSON record per row. Timings on a shared machine are noisy: compare ratios.
+On CUDA, ``peak_mb`` is `torch.cuda.max_memory_allocated` during one step of the layer and
+``reference_peak_mb`` the same for torch's module (on CPU neither is measured: n/a).
+``--write`` writes the table to ``results/speed/<device>.md`` (``--append`` adds to it).
+A backend that cannot serve a variant (``cudnn`` for ``peephole``, ``triton`` for ``fgr``) is
+listed as skipped, with the reason.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import re
 import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -43,6 +53,9 @@ class Row:
     reference_ms: float
     ratio: float
     threads: int
+    dtype: str = "float32"
+    peak_mb: float | None = None
+    reference_peak_mb: float | None = None
 
 
 def reference_module(variant: str) -> type[nn.Module]:
@@ -58,13 +71,40 @@ def reference_module(variant: str) -> type[nn.Module]:
 
 
 def time_step(module: nn.Module, x: torch.Tensor) -> float:
-    """Milliseconds of one forward + backward of ``module(x)[0].sum()``."""
+    """Milliseconds of one forward + backward of ``module(x)[0].sum()`` (CUDA: synchronised)."""
     module.zero_grad(set_to_none=True)
     x.grad = None
+    if x.is_cuda:
+        torch.cuda.synchronize()
     start = time.perf_counter()
     output, _ = module(x)
     output.sum().backward()
+    if x.is_cuda:
+        torch.cuda.synchronize()
     return (time.perf_counter() - start) * 1e3
+
+
+def peak_memory_mb(module: nn.Module, x: torch.Tensor) -> float | None:
+    """Peak CUDA memory (MiB, max_memory_allocated) of one step; None on CPU."""
+    if not x.is_cuda:
+        return None
+    module.zero_grad(set_to_none=True)
+    x.grad = None
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    output, _ = module(x)
+    output.sum().backward()
+    torch.cuda.synchronize()
+    return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+
+
+def device_name(device: str) -> str:
+    """A file-name-safe name of the device, e.g. ``nvidia-h200`` or ``cpu-2core``."""
+    if device.startswith("cuda"):
+        name = torch.cuda.get_device_name(torch.device(device))
+    else:
+        name = f"cpu-{os.cpu_count()}core"
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
 def median_pair(first: Callable[[], float], second: Callable[[], float], repeats: int,
@@ -81,27 +121,31 @@ def median_pair(first: Callable[[], float], second: Callable[[], float], repeats
 
 
 def measure(variant: str, backend: str, batch: int, hidden: int, length: int, input_size: int,
-            repeats: int, warmup: int, threads: int, device: str = "cpu") -> Row:
+            repeats: int, warmup: int, threads: int, device: str = "cpu",
+            dtype: torch.dtype = torch.float32) -> Row:
     """Benchmark one variant on one backend against torch's module of its family."""
     generator = torch.Generator().manual_seed(0)
     layer = variants.build(variant, input_size, hidden, backend=backend, generator=generator)
     torch_cls = reference_module(variant)
     reference = torch_cls(input_size, hidden)
-    layer.to(device)
-    reference.to(device)
-    x = torch.randn(length, batch, input_size, generator=generator).to(device).requires_grad_()
+    layer.to(device, dtype)
+    reference.to(device, dtype)
+    x = torch.randn(length, batch, input_size, generator=generator).to(device, dtype)
+    x.requires_grad_()
     ms, reference_ms = median_pair(lambda: time_step(layer, x), lambda: time_step(reference, x),
                                    repeats, warmup)
     return Row(variant, backend, device, batch, hidden, length, round(ms, 2),
                f"nn.{torch_cls.__name__}", round(reference_ms, 2), round(ms / reference_ms, 3),
-               threads)
+               threads, str(dtype).removeprefix("torch."), peak_memory_mb(layer, x),
+               peak_memory_mb(reference, x))
 
 
 def format_table(rows: Sequence[Row]) -> str:
     """A plain-text table of the rows."""
-    columns = ["variant", "backend", "device", "B", "H", "T", "ms", "reference", "reference_ms",
-               "ratio"]
-    cells = [[str(getattr(r, c)) for c in columns] for r in rows]
+    columns = ["variant", "backend", "device", "dtype", "B", "H", "T", "ms", "reference",
+               "reference_ms", "ratio", "peak_mb", "reference_peak_mb"]
+    cells = [["n/a" if getattr(r, c) is None else str(getattr(r, c)) for c in columns]
+             for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
@@ -121,6 +165,14 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--sizes", nargs="+", default=None, metavar="BxHxT",
+                        help="several sizes, e.g. 128x128x200 32x64x1000 (overrides "
+                             "--batch/--hidden/--length)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if present)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
+    parser.add_argument("--write", action="store_true",
+                        help="write the table to results/speed/<device>.md")
+    parser.add_argument("--append", action="store_true", help="with --write: append")
     parser.add_argument("--json", action="store_true", help="one JSON record per row")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.variants or []) - set(variants.names()))
@@ -130,27 +182,72 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     for key in ("batch", "hidden", "length", "repeats", "threads"):
         if getattr(args, key) < 1:
             parser.error(f"--{key} must be >= 1")
+    sizes = []
+    for text in args.sizes or [f"{args.batch}x{args.hidden}x{args.length}"]:
+        parts = text.split("x")
+        if len(parts) != 3 or not all(p.isdigit() and int(p) > 0 for p in parts):
+            parser.error(f"--sizes {text!r}: expected BxHxT with positive integers")
+        sizes.append(tuple(int(p) for p in parts))
+    args.size_list = sizes
+    args.device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device is available; accepted here: cpu")
     return args
+
+
+def write_markdown(rows: Sequence[Row], skipped: Sequence[str], args: argparse.Namespace,
+                   append: bool) -> Path:
+    """Write (or append) the table to results/speed/<device>.md; returns the path."""
+    name = device_name(args.device)
+    path = Path("results") / "speed" / f"{name}.md"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = ["variant", "backend", "dtype", "B", "H", "T", "ms", "reference", "reference_ms",
+               "ratio", "peak_mb", "reference_peak_mb"]
+    lines = [] if append and path.exists() else [f"# Speed on {name}", ""]
+    label = (torch.cuda.get_device_name(torch.device(args.device))
+             if args.device.startswith("cuda") else f"CPU, {os.cpu_count()} cores")
+    lines += [f"Device: {label}; torch {torch.__version__}; {args.threads} thread(s); "
+              f"forward+backward ms, median of {args.repeats}.", "",
+              "Command: `python -m gatebench.speed " + " ".join(sys.argv[1:]) + "`", "",
+              "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        values = ["n/a" if getattr(r, c) is None else str(getattr(r, c)) for c in columns]
+        lines.append("| " + " | ".join(values) + " |")
+    lines += [f"- skipped: {s}" for s in skipped] + [""]
+    with path.open("a" if append else "w") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return path
 
 
 def main(argv: Sequence[str] | None = None) -> list[Row]:
     """Run the benchmark and print a table (or JSON lines); returns the rows."""
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
-    input_size = args.input_size or args.hidden
     if not args.json:
         print(f"forward+backward ms, median of {args.repeats}; torch {torch.__version__}, "
-              f"{args.threads} thread(s), input_size={input_size}", flush=True)
-    rows = []
-    for variant in args.variants or variants.names():
-        for backend in args.backends:
-            row = measure(variant, backend, args.batch, args.hidden, args.length, input_size,
-                          args.repeats, args.warmup, args.threads)
-            rows.append(row)
-            if args.json:
-                print(json.dumps(asdict(row)), flush=True)
+              f"{args.threads} thread(s), input_size={args.input_size or 'H'}, "
+              f"device={args.device}", flush=True)
+    rows, skipped = [], []
+    dtype = getattr(torch, args.dtype)
+    for batch, hidden, length in args.size_list:
+        size_input = args.input_size or hidden
+        for variant in args.variants or variants.names():
+            for backend in args.backends:
+                try:
+                    row = measure(variant, backend, batch, hidden, length, size_input,
+                                  args.repeats, args.warmup, args.threads, args.device, dtype)
+                except ValueError as error:  # a backend that cannot serve this variant
+                    skipped.append(f"{variant}/{backend} at {batch}x{hidden}x{length}: {error}")
+                    continue
+                rows.append(row)
+                if args.json:
+                    print(json.dumps(asdict(row)), flush=True)
     if not args.json:
         print(format_table(rows))
+        for line in skipped:
+            print("skipped:", line)
+    if args.write:
+        print("wrote", write_markdown(rows, skipped, args, args.append))
     return rows
 
 

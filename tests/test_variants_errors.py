@@ -42,7 +42,7 @@ def test_names_are_the_contract_list() -> None:
     ("lstm", {"recurrent_initializer": "chrono"}, "recurrent_initializer='chrono'", "orthogonal"),
     ("lstm", {"bias_initializer": "orthogonal"}, "bias_initializer='orthogonal'", "chrono"),
     ("lstm", {"bias_initializer": "chrono"}, "chrono_t_max is required", "number >= 2"),
-    ("lstm", {"backend": "triton"}, "backend='triton'", "reference"),
+    ("lstm", {"backend": "fused"}, "backend='fused'", "bptt"),
     ("lstm", {"foo": 1}, "unknown option 'foo'", "recurrent_dropout"),
     ("lstm", {"proj_size": 4}, "unknown option 'proj_size'", "num_layers"),
     ("rnn", {"recurrent_activation": "hard_sigmoid"}, "recurrent_activation", "nonlinearity"),

@@ -30,7 +30,7 @@ class LayerOptions:
     chrono_t_max: float | None = None
     recurrent_dropout: float = 0.0
     go_backwards: bool = False
-    backend: str = "reference"
+    backend: str = "auto"
     generator: torch.Generator | None = None
     device: Any = None
     dtype: torch.dtype | None = None

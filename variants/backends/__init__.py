@@ -40,3 +40,9 @@ def get_backend(name: object) -> Backend:
         module, _, attribute = backend.partition(":")
         backend = BACKENDS[name] = getattr(importlib.import_module(module), attribute)
     return backend
+
+# issue 6 speed backends, imported lazily (triton only when backend="triton" or "auto" on CUDA)
+register_backend("bptt", "variants.backends.bptt:run_bptt")
+register_backend("triton", "variants.backends.triton_backend:run_triton")
+register_backend("cudnn", "variants.backends.torch_fused:run_torch_fused")
+register_backend("auto", "variants.backends.auto_select:run_auto")

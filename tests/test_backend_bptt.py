@@ -1,0 +1,151 @@
+"""The hand-written BPTT backend agrees with the reference engine and torch's fused modules."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import variants
+from variants.backends.bptt import run_sequence
+from variants.backends.bptt_gru import GRUKernel
+from variants.backends.bptt_lstm import LSTMKernel, LSTMSpec
+
+STEPS, BATCH, INPUT, HIDDEN = 6, 3, 4, 5
+
+
+def _state(layer, gen, dtype):
+    rows = layer.num_layers * (2 if layer.bidirectional else 1)
+    n = len(layer.cell.state_names)
+    parts = tuple(torch.randn(rows, BATCH, HIDDEN, generator=gen, dtype=dtype) for _ in range(n))
+    return parts
+
+
+def _run(layer, backend, x, state, weights):
+    """Forward + backward of a random linear functional; returns outputs and every gradient."""
+    layer.backend = backend
+    layer.zero_grad()
+    x = x.clone().requires_grad_()
+    state = tuple(s.clone().requires_grad_() for s in state)
+    out, final = layer(x, state[0] if len(state) == 1 else state)
+    finals = (final,) if isinstance(final, torch.Tensor) else final
+    pairs = zip([out, *finals], weights, strict=True)
+    loss = sum((t * w).sum() for t, w in pairs)
+    loss.backward()
+    grads = [x.grad, *(s.grad for s in state)]
+    grads += [p.grad for _, p in sorted(layer.named_parameters())]
+    return [out, *finals], grads
+
+
+def _compare(name, dtype=torch.float64, tol=1e-10, **options):
+    gen = torch.Generator().manual_seed(0)
+    layer = variants.build(name, INPUT, HIDDEN, dtype=dtype, generator=gen, **options)
+    x = torch.randn(STEPS, BATCH, INPUT, generator=gen, dtype=dtype)
+    state = _state(layer, gen, dtype)
+    with torch.no_grad():
+        out, final = layer(x, state[0] if len(state) == 1 else state)
+    shapes = [out.shape] + [s.shape for s in state]
+    weights = [torch.randn(shape, generator=gen, dtype=dtype) for shape in shapes]
+    ref_out, ref_grads = _run(layer, "reference", x, state, weights)
+    out, grads = _run(layer, "bptt", x, state, weights)
+    for a, b in zip(out, ref_out, strict=True):
+        torch.testing.assert_close(a, b, atol=tol, rtol=tol)
+    assert len(grads) == len(ref_grads)
+    for a, b in zip(grads, ref_grads, strict=True):
+        assert a is not None and b is not None
+        torch.testing.assert_close(a, b, atol=tol, rtol=tol)
+
+
+@pytest.mark.parametrize("name", variants.names())
+def test_every_variant_matches_reference_float64(name):
+    _compare(name)
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "rnn", "fgr", "gru_cho"])
+def test_two_layers_bidirectional_matches_reference(name):
+    _compare(name, num_layers=2, bidirectional=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "options"),
+    [
+        ("rnn", {"nonlinearity": "relu"}),
+        ("lstm", {"recurrent_activation": "hard_sigmoid", "bias": False}),
+        ("peephole", {"activation": "relu"}),
+        ("cifg", {"peepholes": False}),
+        ("gru", {"bias": False, "recurrent_activation": "hard_sigmoid"}),
+        ("gru_cho", {"activation": "linear"}),
+        ("noaf", {"go_backwards": True}),
+        ("fgr", {"peepholes": False}),
+    ],
+)
+def test_options_match_reference(name, options):
+    _compare(name, **options)
+
+
+@pytest.mark.parametrize("name", ["peephole", "nfg"])
+def test_float32_matches_reference(name):
+    _compare(name, dtype=torch.float32, tol=1e-5)
+
+
+@pytest.mark.parametrize(("name", "module"), [("lstm", torch.nn.LSTM), ("gru", torch.nn.GRU),
+                                              ("rnn", torch.nn.RNN)])
+def test_matches_torch_fused_module(name, module):
+    gen = torch.Generator().manual_seed(1)
+    torch_layer = module(INPUT, HIDDEN, num_layers=2, batch_first=True).double()
+    layer = variants.build(name, INPUT, HIDDEN, num_layers=2, batch_first=True,
+                           dtype=torch.float64, backend="bptt")
+    layer.load_state_dict(torch_layer.state_dict())
+    x = torch.randn(BATCH, STEPS, INPUT, generator=gen, dtype=torch.float64)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out1, _ = torch_layer(x1)
+    out2, _ = layer(x2)
+    torch.testing.assert_close(out2, out1, atol=1e-10, rtol=1e-10)
+    out1.pow(2).sum().backward()
+    out2.pow(2).sum().backward()
+    torch.testing.assert_close(x2.grad, x1.grad, atol=1e-10, rtol=1e-10)
+    for (n1, p1), (n2, p2) in zip(sorted(torch_layer.named_parameters()),
+                                  sorted(layer.named_parameters()), strict=True):
+        assert n1 == n2
+        torch.testing.assert_close(p2.grad, p1.grad, atol=1e-10, rtol=1e-10)
+
+
+def test_gradcheck_lstm_kernel_with_peepholes_and_fgr():
+    gen = torch.Generator().manual_seed(2)
+    spec = LSTMSpec(blocks=("i", "f", "g", "o"), peephole_gates=("i", "f", "o"),
+                    full_gate_recurrence=("i", "f", "o"))
+    kernel = LSTMKernel(spec)
+
+    def rand(*shape):
+        return (torch.randn(*shape, generator=gen, dtype=torch.float64) * 0.5).requires_grad_()
+
+    xp, h0, c0 = rand(4, 2, 12), rand(2, 3), rand(2, 3)
+    w_hh, peep, gate_hh = rand(12, 3), rand(3, 3), rand(9, 9)
+
+    def fn(*tensors):
+        out, final = run_sequence(kernel, tensors[0], tensors[1:3], tensors[3:])
+        return out, *final
+
+    assert torch.autograd.gradcheck(fn, (xp, h0, c0, w_hh, peep, gate_hh))
+
+
+def test_gradcheck_gru_kernel():
+    gen = torch.Generator().manual_seed(3)
+    kernel = GRUKernel()
+
+    def rand(*shape):
+        return torch.randn(*shape, generator=gen, dtype=torch.float64).requires_grad_()
+
+    def fn(xp, h0, w_hh, b_hh):
+        out, final = run_sequence(kernel, xp, (h0,), (w_hh, b_hh))
+        return out, *final
+
+    assert torch.autograd.gradcheck(fn, (rand(4, 2, 9), rand(2, 3), rand(9, 3), rand(9)))
+
+
+def test_recurrent_dropout_is_refused_in_training():
+    layer = variants.build("lstm", INPUT, HIDDEN, recurrent_dropout=0.5, backend="bptt")
+    with pytest.raises(ValueError, match="recurrent_dropout"):
+        layer(torch.randn(STEPS, BATCH, INPUT))
+    layer.eval()
+    out, _ = layer(torch.randn(STEPS, BATCH, INPUT))
+    assert out.shape == (STEPS, BATCH, HIDDEN)

@@ -1,0 +1,49 @@
+"""Backend selection: `auto` picks bptt on CPU, forced backends that cannot serve raise."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import variants
+from variants.backends.auto_select import choose_backend
+
+
+def test_auto_is_the_default_and_picks_bptt_on_cpu():
+    layer = variants.build("peephole", 3, 4)
+    assert layer.backend == "auto"
+    x = torch.randn(5, 2, 3)
+    assert choose_backend(layer.cell, x, None) == "bptt"
+    assert choose_backend(layer.cell, x, torch.ones(2, 4)) == "reference"
+
+
+def test_auto_with_recurrent_dropout_trains_through_the_reference_loop():
+    gen = torch.Generator().manual_seed(0)
+    layer = variants.build("lstm", 3, 4, recurrent_dropout=0.3, generator=gen)
+    out, _ = layer(torch.randn(5, 2, 3))
+    out.sum().backward()
+    assert layer.weight_hh_l0.grad is not None
+
+
+@pytest.mark.parametrize(("name", "module"), [("lstm", torch.nn.LSTM), ("gru", torch.nn.GRU),
+                                              ("rnn", torch.nn.RNN)])
+def test_cudnn_backend_is_torchs_module(name, module):
+    torch_layer = module(3, 4, num_layers=2, bidirectional=True).double()
+    layer = variants.build(name, 3, 4, num_layers=2, bidirectional=True, backend="cudnn",
+                           dtype=torch.float64)
+    layer.load_state_dict(torch_layer.state_dict())
+    x = torch.randn(5, 2, 3, dtype=torch.float64)
+    torch.testing.assert_close(layer(x)[0], torch_layer(x)[0], atol=1e-12, rtol=1e-12)
+
+
+def test_cudnn_refuses_variants_with_other_math():
+    layer = variants.build("peephole", 3, 4, backend="cudnn")
+    with pytest.raises(ValueError, match="backend='cudnn' runs only torch's own math"):
+        layer(torch.randn(5, 2, 3))
+
+
+def test_triton_on_cpu_without_interpreter_is_refused(monkeypatch):
+    monkeypatch.setenv("TRITON_INTERPRET", "0")
+    layer = variants.build("lstm", 3, 4, backend="triton")
+    with pytest.raises(ValueError, match="backend='triton' needs CUDA tensors"):
+        layer(torch.randn(5, 2, 3))

@@ -1,0 +1,160 @@
+"""BPTT kernels of the GRU: torch/cuDNN's reset-after form and Cho et al. 2014's reset-before form.
+
+Equations: `variants.cells.gru`. Blocks r, z, n; h = (1 - z) n + z h_prev.
+reset-after (`gru`):  n = act(xp_n + r (R_n h_prev + b_hn)); weights = (W_hh, b_hh or None).
+reset-before (`gru_cho`): n = act(xp_n + R_n (r h_prev)); weights = (W_hh,) (biases in xp).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from variants.backends.bptt_activations import activation
+
+CHUNK = 32  # steps whose backward factors are computed together (cache-sized)
+
+
+class GRUKernel:
+    """Pointwise forward/backward of the reset-after GRU (torch.nn.GRU)."""
+
+    n_state = 1
+    gate_blocks = 3
+
+    def __init__(self, activation_name: str = "tanh", recurrent_activation: str = "sigmoid"):
+        self.act = activation(activation_name)
+        self.gate = activation(recurrent_activation)
+        if self.gate is None:
+            raise ValueError("bptt gru: recurrent_activation must not be the identity")
+
+    def forward(self, xp: Tensor, state0: tuple[Tensor, ...], weights: tuple[Tensor, ...]):
+        w_hh, b_hh = weights if len(weights) == 2 else (weights[0], None)
+        steps, batch, gh = xp.shape
+        hidden = gh // 3
+        gates = torch.empty_like(xp)
+        recs = torch.empty_like(xp)
+        hs = xp.new_empty(steps + 1, batch, hidden)
+        hs[0] = state0[0]
+        w_t = w_hh.t()
+        xrz_l = xp[:, :, : 2 * hidden].unbind(0)
+        xn_l = xp[:, :, 2 * hidden :].unbind(0)
+        arz_l = gates[:, :, : 2 * hidden].unbind(0)
+        r_l = gates[:, :, :hidden].unbind(0)
+        z_l = gates[:, :, hidden : 2 * hidden].unbind(0)
+        n_l = gates[:, :, 2 * hidden :].unbind(0)
+        rec_l, rrz_l = recs.unbind(0), recs[:, :, : 2 * hidden].unbind(0)
+        rn_l = recs[:, :, 2 * hidden :].unbind(0)
+        h_l = hs.unbind(0)
+        gate, act = self.gate, self.act
+        for t in range(steps):
+            if b_hh is None:
+                torch.mm(h_l[t], w_t, out=rec_l[t])
+            else:
+                torch.addmm(b_hh, h_l[t], w_t, out=rec_l[t])
+            gate.apply_(torch.add(xrz_l[t], rrz_l[t], out=arz_l[t]))
+            n = torch.addcmul(xn_l[t], r_l[t], rn_l[t], out=n_l[t])
+            if act is not None:
+                act.apply_(n)
+            torch.addcmul(n, z_l[t], h_l[t] - n, out=h_l[t + 1])
+        saved = {"gates": gates, "recs": recs, "hs": hs, "w_hh": w_hh, "b_hh": b_hh}
+        return hs[1:], (hs[steps].clone(),), saved
+
+    def backward(self, saved: dict[str, Any], d_out: Tensor, d_final: tuple[Tensor, ...]):
+        gates, recs, hs, w_hh, b_hh = (saved[k] for k in ("gates", "recs", "hs", "w_hh", "b_hh"))
+        steps, batch, hidden = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+        d_rec = torch.empty_like(gates)
+        d_xp = torch.empty_like(gates)
+        d_hs = torch.empty_like(hs[1:])  # total gradient into h_t
+        d_out_l, d_rec_l, d_hs_l = d_out.unbind(0), d_rec.unbind(0), d_hs.unbind(0)
+        torch.add(d_out[steps - 1], d_final[0], out=d_hs[steps - 1])
+        for hi in range(steps, 0, -CHUNK):
+            lo = max(0, hi - CHUNK)
+            g = gates[lo:hi]
+            r, z, n = g[..., :hidden], g[..., hidden : 2 * hidden], g[..., 2 * hidden :]
+            k_n = 1 - z
+            if self.act is not None:
+                k_n.mul_(self.act.derivative(n))
+            k_z = (hs[lo:hi] - n).mul_(self.gate.derivative(z))
+            k_r = k_n * recs[lo:hi, :, 2 * hidden :] * self.gate.derivative(r)
+            k_rec = torch.stack((k_r, k_z, k_n * r), dim=2)
+            for t in range(hi - 1, lo - 1, -1):
+                dh = d_hs_l[t]
+                torch.mul(k_rec[t - lo], dh.unsqueeze(1), out=d_rec_l[t].view(batch, 3, hidden))
+                if t > 0:
+                    torch.addmm(torch.addcmul(d_out_l[t - 1], dh, z[t - lo]), d_rec_l[t], w_hh,
+                                out=d_hs_l[t - 1])
+            d_xp[lo:hi].view(hi - lo, batch, 3, hidden).copy_(
+                torch.stack((k_r, k_z, k_n), dim=2).mul_(d_hs[lo:hi].unsqueeze(2)))
+        dh0 = torch.addmm(d_hs[0] * gates[0, :, hidden : 2 * hidden], d_rec[0], w_hh)
+        flat = d_rec.view(-1, 3 * hidden)
+        d_weights: list[Tensor] = [flat.t() @ hs[:-1].reshape(-1, hidden)]
+        if b_hh is not None:
+            d_weights.append(flat.sum(0))
+        return d_xp, (dh0,), tuple(d_weights)
+
+
+class GRUChoKernel(GRUKernel):
+    """Pointwise forward/backward of the reset-before GRU (Cho et al. 2014, eqs. 5-8)."""
+
+    def forward(self, xp: Tensor, state0: tuple[Tensor, ...], weights: tuple[Tensor, ...]):
+        (w_hh,) = weights
+        steps, batch, gh = xp.shape
+        hidden = gh // 3
+        w_rz_t, w_n_t = w_hh[: 2 * hidden].t(), w_hh[2 * hidden :].t()
+        gates = torch.empty_like(xp)
+        hs = xp.new_empty(steps + 1, batch, hidden)
+        rhs = xp.new_empty(steps, batch, hidden)  # r * h_prev, the input of R_n
+        hs[0] = state0[0]
+        xrz_l = xp[:, :, : 2 * hidden].unbind(0)
+        xn_l = xp[:, :, 2 * hidden :].unbind(0)
+        arz_l = gates[:, :, : 2 * hidden].unbind(0)
+        r_l = gates[:, :, :hidden].unbind(0)
+        z_l = gates[:, :, hidden : 2 * hidden].unbind(0)
+        n_l = gates[:, :, 2 * hidden :].unbind(0)
+        h_l, rh_l = hs.unbind(0), rhs.unbind(0)
+        gate, act = self.gate, self.act
+        for t in range(steps):
+            gate.apply_(torch.addmm(xrz_l[t], h_l[t], w_rz_t, out=arz_l[t]))
+            torch.mul(r_l[t], h_l[t], out=rh_l[t])
+            n = torch.addmm(xn_l[t], rh_l[t], w_n_t, out=n_l[t])
+            if act is not None:
+                act.apply_(n)
+            torch.addcmul(n, z_l[t], h_l[t] - n, out=h_l[t + 1])
+        saved = {"gates": gates, "hs": hs, "rhs": rhs, "w_hh": w_hh}
+        return hs[1:], (hs[steps].clone(),), saved
+
+    def backward(self, saved: dict[str, Any], d_out: Tensor, d_final: tuple[Tensor, ...]):
+        gates, hs, rhs, w_hh = (saved[k] for k in ("gates", "hs", "rhs", "w_hh"))
+        steps, hidden = hs.shape[0] - 1, hs.shape[2]
+        w_rz, w_n = w_hh[: 2 * hidden], w_hh[2 * hidden :]
+        d_a = torch.empty_like(gates)
+        d_a_l, d_out_l = d_a.unbind(0), d_out.unbind(0)
+        next_dh = d_out[steps - 1] + d_final[0]
+        for hi in range(steps, 0, -CHUNK):
+            lo = max(0, hi - CHUNK)
+            g = gates[lo:hi]
+            r, z, n = g[..., :hidden], g[..., hidden : 2 * hidden], g[..., 2 * hidden :]
+            h_prev = hs[lo:hi]
+            k_n = 1 - z
+            if self.act is not None:
+                k_n.mul_(self.act.derivative(n))
+            k_z = (h_prev - n).mul_(self.gate.derivative(z))
+            k_r = h_prev * self.gate.derivative(r)
+            for t in range(hi - 1, lo - 1, -1):
+                j = t - lo
+                dh = next_dh
+                d_a_t = d_a_l[t]
+                d_an = torch.mul(dh, k_n[j], out=d_a_t[:, 2 * hidden :])
+                d_rh = torch.mm(d_an, w_n)
+                torch.mul(d_rh, k_r[j], out=d_a_t[:, :hidden])
+                torch.mul(dh, k_z[j], out=d_a_t[:, hidden : 2 * hidden])
+                base = d_out_l[t - 1] if t > 0 else torch.zeros_like(dh)
+                next_dh = torch.addcmul(base, dh, z[j]).addcmul_(d_rh, r[j])
+                next_dh.addmm_(d_a_t[:, : 2 * hidden], w_rz)
+        dh0 = next_dh
+        d_rz = d_a[:, :, : 2 * hidden].reshape(-1, 2 * hidden)
+        d_n = d_a[:, :, 2 * hidden :].reshape(-1, hidden)
+        d_w = torch.cat((d_rz.t() @ hs[:-1].reshape(-1, hidden), d_n.t() @ rhs.reshape(-1, hidden)))
+        return d_a, (dh0,), (d_w,)

@@ -1,0 +1,210 @@
+"""Backend `triton`: the fused recurrent kernels behind an autograd Function, per layer-direction.
+
+The input projection stays one matmul outside (autograd gives dW_ih, db, dx); the kernels run
+the whole time loop (forward: one launch; backward: one launch); the recurrent weight gradients
+are single matmuls after the backward launch. Cells served: rnn, gru and the configurable LSTM
+(lstm, peephole, cifg, nig, nfg, nog, niaf, noaf), plus a user cell that defines
+`triton_pointwise()` returning a `TritonCellSpec`. Not served (ValueError): gru_cho and fgr,
+whose recurrence is not a single matmul of h_prev; recurrent_dropout in training.
+Precision: fp32 with exact ("ieee") dots, TF32 dots when torch.backends.cuda.matmul.allow_tf32
+is set, and bf16 (fp32 accumulation and fp32 cell state). On CPU tensors it runs only under
+Triton's interpreter (TRITON_INTERPRET=1, for tests).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from variants.cell import Cell
+from variants.engine import LayerWeights, input_projection
+
+
+@dataclass(frozen=True)
+class TritonCellSpec:
+    """How the shared kernel runs one cell: its two jit functions and their constants."""
+
+    forward: Any  # @triton.jit pointwise forward (signature in triton_cells)
+    backward: Any  # @triton.jit pointwise backward
+    flags: int
+    n_blocks: int
+    has_c: bool
+    n_saved: int
+    separate_recurrent: bool  # the cell treats x_k and r_k differently (gru)
+    peephole: str | None = None  # name of the extra (n, H) peephole parameter, if any
+
+
+def interpreting() -> bool:
+    """Whether Triton runs in its CPU interpreter (TRITON_INTERPRET=1)."""
+    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+
+
+def triton_spec(cell: Cell) -> TritonCellSpec:
+    """The kernel spec of `cell`; ValueError for cells the shared kernel cannot run."""
+    own = getattr(cell, "triton_pointwise", None)
+    if own is not None:
+        return own()
+    from variants.backends import triton_cells as tc
+    from variants.cells.elman import ElmanCell
+    from variants.cells.gru import GRUCell, GRUChoCell
+    from variants.cells.lstm import LSTMCell
+
+    codes = tc.ACT_CODES
+    if isinstance(cell, ElmanCell):
+        return TritonCellSpec(tc.rnn_fwd, tc.rnn_bwd, codes[cell.nonlinearity], 1, False, 1, False)
+    if isinstance(cell, GRUCell) and not isinstance(cell, GRUChoCell):
+        flags = codes[cell.activation] | codes[cell.recurrent_activation] << 4
+        return TritonCellSpec(tc.gru_fwd, tc.gru_bwd, flags, 3, False, 4, True)
+    if isinstance(cell, LSTMCell) and not cell.full_gate_recurrence:
+        has_f = cell.forget_gate and not cell.coupled
+        flags = (int(cell.input_gate) | int(has_f) << 1 | int(cell.output_gate) << 2
+                 | int(cell.coupled) << 3 | int(cell.peepholes) << 4
+                 | int(not cell.input_activation) << 5 | int(not cell.output_activation) << 6
+                 | codes[cell.activation] << 8 | codes[cell.recurrent_activation] << 12)
+        return TritonCellSpec(tc.lstm_fwd, tc.lstm_bwd, flags, len(cell.blocks), True, 4, False,
+                              "weight_peephole" if cell.peepholes else None)
+    raise ValueError(
+        f"backend='triton' has no fused kernel for variant {cell.name!r}; accepted: rnn, gru, "
+        "lstm, peephole, cifg, nig, nfg, nog, niaf, noaf (or a cell with triton_pointwise()); "
+        "use backend='bptt' or 'reference'"
+    )
+
+
+def _blocks(hidden: int) -> tuple[int, int, int]:
+    block_h = max(16, min(64, triton_next_pow2(hidden)))
+    return 16, block_h, 32
+
+
+def triton_next_pow2(n: int) -> int:
+    """Smallest power of two >= n."""
+    return 1 << max(0, (n - 1).bit_length())
+
+
+class _FusedSequence(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, spec: TritonCellSpec, xp: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor,
+                b_hh: Tensor | None, peep: Tensor | None):
+        from variants.backends.triton_kernels import recurrent_forward_kernel
+
+        steps, batch, gh = xp.shape
+        hidden = gh // spec.n_blocks
+        hs = xp.new_empty(steps + 1, batch, hidden)
+        cs = xp.new_empty(steps + 1, batch, hidden, dtype=torch.float32) if spec.has_c else hs
+        hs[0] = h0
+        if spec.has_c:
+            cs[0] = c0
+        saved = xp.new_empty(steps, batch, spec.n_saved * hidden)
+        block_b, block_h, block_k = _blocks(hidden)
+        precision = "tf32" if (xp.dtype == torch.float32
+                               and torch.backends.cuda.matmul.allow_tf32) else "ieee"
+        grid = (triton_cdiv(batch, block_b),)
+        recurrent_forward_kernel[grid](
+            xp, w_hh, w_hh if b_hh is None else b_hh, w_hh if peep is None else peep,
+            hs, cs, saved, steps, batch, hidden,
+            POINTWISE=spec.forward, FLAGS=spec.flags, N_BLOCKS=spec.n_blocks, HAS_C=spec.has_c,
+            HAS_BHH=b_hh is not None, N_PEEP=0 if peep is None else peep.shape[0],
+            N_SAVED=spec.n_saved, BLOCK_B=block_b, BLOCK_H=block_h, BLOCK_K=block_k,
+            PRECISION=precision, DOT_FP32=interpreting(),
+        )
+        ctx.spec, ctx.precision = spec, precision
+        ctx.has_bhh = b_hh is not None
+        ctx.save_for_backward(hs, cs, saved, w_hh, peep)
+        c_final = cs[steps].to(xp.dtype, copy=True) if spec.has_c else hs[steps].clone()
+        return hs[1:], hs[steps].clone(), c_final
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out: Tensor, d_h: Tensor, d_c: Tensor):
+        from variants.backends.triton_kernels import recurrent_backward_kernel
+
+        spec = ctx.spec
+        hs, cs, saved, w_hh, peep = ctx.saved_tensors
+        steps, batch, hidden = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+        gh = spec.n_blocks * hidden
+        dh_buf = d_h.float().contiguous().clone()
+        dc_buf = d_c.float().contiguous().clone()
+        d_xp = hs.new_empty(steps, batch, gh)
+        d_rec = hs.new_empty(steps, batch, gh) if spec.separate_recurrent else d_xp
+        block_b, block_h, block_k = _blocks(hidden)
+        grid = (triton_cdiv(batch, block_b),)
+        recurrent_backward_kernel[grid](
+            d_out.contiguous(), hs, cs, saved, w_hh, w_hh if peep is None else peep,
+            d_xp, d_rec, dh_buf, dc_buf, steps, batch, hidden,
+            POINTWISE_BWD=spec.backward, FLAGS=spec.flags, N_BLOCKS=spec.n_blocks,
+            HAS_C=spec.has_c, SEPARATE_REC=spec.separate_recurrent,
+            N_PEEP=0 if peep is None else peep.shape[0], N_SAVED=spec.n_saved,
+            BLOCK_B=block_b, BLOCK_H=block_h, BLOCK_K=block_k, PRECISION=ctx.precision,
+            DOT_FP32=interpreting(),
+        )
+        flat = d_rec.view(-1, gh)
+        d_w = flat.t() @ hs[:-1].reshape(-1, hidden)
+        d_b = flat.sum(0) if ctx.has_bhh else None
+        d_peep = None
+        if peep is not None:
+            d_peep = _peephole_grads(spec, d_xp, cs, peep)
+        d_c0 = dc_buf.to(hs.dtype) if spec.has_c else None
+        return None, d_xp, dh_buf.to(hs.dtype), d_c0, d_w, d_b, d_peep
+
+
+def _peephole_grads(spec: TritonCellSpec, d_xp: Tensor, cs: Tensor, peep: Tensor) -> Tensor:
+    """d p_k = sum over t, b of d a_k * c (c_{t-1} for i and f, c_t for o)."""
+    has_i, has_f = bool(spec.flags & 1), bool(spec.flags & 2)
+    hidden = cs.shape[2]
+    block = {}
+    k = 0
+    for name, present in (("i", has_i), ("f", has_f), ("g", True), ("o", bool(spec.flags & 4))):
+        if present:
+            block[name] = k
+            k += 1
+    rows = [g for g in ("i", "f", "o") if g in block]
+    d_peep = torch.empty_like(peep)
+    for r, name in enumerate(rows):
+        d_a = d_xp[..., block[name] * hidden : (block[name] + 1) * hidden].float()
+        c_used = cs[1:] if name == "o" else cs[:-1]
+        d_peep[r] = (d_a * c_used).sum((0, 1)).to(peep.dtype)
+    return d_peep
+
+
+def triton_cdiv(a: int, b: int) -> int:
+    """Ceiling of a / b."""
+    return -(-a // b)
+
+
+def run_triton(
+    cell: Cell,
+    x: Tensor,
+    state: tuple[Tensor, ...],
+    weights: LayerWeights,
+    reverse: bool = False,
+    recurrent_mask: Tensor | None = None,
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """Backend `triton`: the contract of `variants.engine.run_reference`, in two fused launches."""
+    if recurrent_mask is not None:
+        raise ValueError(
+            "backend='triton' does not implement recurrent_dropout; accepted: "
+            "recurrent_dropout=0 (or eval mode), or backend='reference'"
+        )
+    if not x.is_cuda and not interpreting():
+        raise ValueError(
+            "backend='triton' needs CUDA tensors (or TRITON_INTERPRET=1 for CPU tests); "
+            "accepted on CPU: backend='bptt' or 'reference'"
+        )
+    spec = triton_spec(cell)
+    xp = input_projection(cell, x, weights)
+    if reverse:
+        xp = xp.flip(0)
+    h0 = state[0]
+    c0 = state[1] if spec.has_c else h0
+    b_hh = None if cell.fold_recurrent_bias else weights.bias_hh
+    peep = weights.extra[spec.peephole] if spec.peephole else None
+    out, h_t, c_t = _FusedSequence.apply(spec, xp.contiguous(), h0.contiguous(),
+                                         c0.contiguous(), weights.weight_hh.contiguous(),
+                                         b_hh, None if peep is None else peep.contiguous())
+    if reverse:
+        out = out.flip(0)
+    return out, ((h_t, c_t) if spec.has_c else (h_t,))
