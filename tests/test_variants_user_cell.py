@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 import variants
 from variants import Cell
+from variants.cell import REGISTRY
 
 
 class UGRNNCell(Cell):
@@ -19,6 +21,13 @@ class UGRNNCell(Cell):
         c, g = (xp_t + hp_t).chunk(2, 1)
         c, g = torch.tanh(c), torch.sigmoid(g)
         return (c + g * (carry[0] - c),)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _unregister_after_module():
+    """Keep the user cell out of the registry that later test modules see."""
+    yield
+    REGISTRY.pop("ugrnn", None)
 
 
 def test_user_cell_is_registered_and_follows_its_equations() -> None:

@@ -1,0 +1,40 @@
+"""Hydra callback that ends every run and sweep by saying where its results are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+
+def count_results(sweep_dir: Path) -> dict[str, int]:
+    """Runs under `sweep_dir` by results.json status (`missing` for job dirs without one)."""
+    import json
+
+    counts: dict[str, int] = {}
+    job_dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    for job_dir in sorted(job_dirs):
+        path = job_dir / "results.json"
+        status = json.loads(path.read_text()).get("status") if path.is_file() else "missing"
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
+class PrintRunLocation(Callback):
+    """Print the run directory after a single run, the sweep directory after a multirun."""
+
+    def on_run_end(self, config: DictConfig, **kwargs: Any) -> None:
+        run_dir = OmegaConf.select(config, "hydra.runtime.output_dir", default=None)
+        if run_dir and (Path(run_dir) / "results.json").is_file():
+            print(f"gatebench: results in {Path(run_dir) / 'results.json'}")
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = OmegaConf.select(config, "hydra.sweep.dir", default=None)
+        if not sweep_dir or not Path(sweep_dir).is_dir():
+            return
+        counts = count_results(Path(sweep_dir))
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        print(f"gatebench: {sum(counts.values())} runs ({summary}); results in {sweep_dir}/")
+        print(f"gatebench: each run: {sweep_dir}/<job>/results.json and metrics.csv")

@@ -1,0 +1,131 @@
+"""Run records: the results.json schema, its atomic write, and the run's provenance."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+STATUSES = ("solved", "finished", "diverged", "failed")
+RESULTS_FILE = "results.json"
+_PACKAGES = ("torch", "pytorch_lightning", "hydra-core", "omegaconf", "wandb", "gatebench")
+
+
+def _json_safe(value: Any) -> Any:
+    """Non-finite floats become null (JSON has no NaN); tensors and numpy scalars become floats."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_json_atomic(path: str | os.PathLike, data: dict[str, Any]) -> Path:
+    """Write `data` as JSON to `path` via a temp file in the same directory and `os.replace`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(_json_safe(data), f, indent=2, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def package_versions() -> dict[str, str | None]:
+    """Python and the versions of the packages a run depends on (None where not installed)."""
+    versions: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _PACKAGES:
+        try:
+            versions[name.replace("-", "_")] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name.replace("-", "_")] = None
+    return versions
+
+
+def git_commit(directory: str | os.PathLike | None = None) -> str | None:
+    """The git commit of the source tree (`<sha>-dirty` with uncommitted changes), or None."""
+    directory = Path(directory) if directory else Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(
+            ["git", "describe", "--always", "--dirty", "--abbrev=40"],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def _empty_record() -> dict[str, Any]:
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "run_name": None,
+        "launch_id": None,
+        "variant": None,
+        "variant_options": {},
+        "task": {"name": None, "params": {}},
+        "length": None,
+        "seed": None,
+        "status": None,
+        "message": None,
+        "steps": 0,
+        "steps_to_solve": None,
+        "metric": None,
+        "metric_mode": None,
+        "baseline": None,
+        "final": {},
+        "best": {},
+        "test": {},
+        "norm_loss": None,
+        "params": None,
+        "wall_time_s": None,
+        "config": {},
+        "versions": {},
+        "git_commit": None,
+    }
+
+
+RECORD_KEYS = tuple(_empty_record())
+EXTRA_KEYS = ("recurrent_params", "run_dir", "host", "pid", "torch_threads")
+
+
+def new_record(**fields: Any) -> dict[str, Any]:
+    """A results.json record with every schema key present (null/{} where not yet known)."""
+    record = _empty_record()
+    record["versions"] = package_versions()
+    record["git_commit"] = git_commit()
+    unknown = set(fields) - set(RECORD_KEYS) - set(EXTRA_KEYS)
+    if unknown:
+        raise ValueError(f"new_record: unknown field(s) {sorted(unknown)}; expected schema keys")
+    record.update(fields)
+    return record
+
+
+def check_record(record: dict[str, Any]) -> None:
+    """Raise ValueError if `record` breaks the schema (status, required keys)."""
+    if record.get("status") not in STATUSES:
+        raise ValueError(f"status={record.get('status')!r} is invalid: expected one of {STATUSES}")
+    missing = set(RECORD_KEYS) - set(record)
+    if missing:
+        raise ValueError(f"results record lacks key(s) {sorted(missing)}")

@@ -1,0 +1,92 @@
+"""`python -m gatebench.report PATH... [--out DIR]`: write a comparison report from run records."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gatebench.report.records import RunRecords, filter_records, load_runs, parse_filters
+from gatebench.report.writer import markdown_tables, write_report
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Command-line options."""
+    parser = argparse.ArgumentParser(
+        prog="python -m gatebench.report",
+        description="Tables, statistics and plots from gatebench run records.",
+    )
+    parser.add_argument("paths", nargs="*", metavar="PATH", help="sweep or run directories")
+    parser.add_argument("--out", help="output directory (default: PATH if a sweep, else ./report)")
+    parser.add_argument("--reference", default="lstm", help="variant the tests compare against")
+    parser.add_argument("--title", help="report title")
+    parser.add_argument("--command", help="the command that made the runs, shown in report.md")
+    parser.add_argument("--wandb", metavar="ENTITY/PROJECT", help="read runs from W&B instead")
+    parser.add_argument(
+        "--filter",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="keep runs whose column KEY is VALUE (VALUE may be a,b,c)",
+    )
+    parser.add_argument("--no-plots", action="store_true", help="tables only")
+    return parser.parse_args(argv)
+
+
+def default_out(paths: Sequence[str]) -> Path:
+    """The first PATH when it is a Hydra sweep directory (holds multirun.yaml), else ./report."""
+    if paths and (Path(paths[0]) / "multirun.yaml").is_file():
+        return Path(paths[0])
+    return Path("report")
+
+
+def read(args: argparse.Namespace) -> RunRecords:
+    """Run records from PATHs and/or W&B, filtered."""
+    filters = parse_filters(args.filter)
+    if not args.paths and not args.wandb:
+        raise ValueError("give a PATH (sweep or run directory) or --wandb ENTITY/PROJECT")
+    if args.wandb:
+        from gatebench.report.wandb_source import load_wandb
+
+        records = load_wandb(args.wandb, filters)
+        if args.paths:
+            local = filter_records(load_runs(args.paths), filters)
+            import pandas as pd
+
+            records = RunRecords(
+                runs=pd.concat([records.runs, local.runs], ignore_index=True),
+                curves=pd.concat([records.curves, local.curves], ignore_index=True),
+                notes=records.notes + local.notes,
+            )
+    else:
+        records = filter_records(load_runs(args.paths), filters)
+    if records.runs.empty:
+        raise ValueError(f"no runs left after --filter {' '.join(args.filter)}")
+    return records
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit status (2 on bad input, with one line on stderr)."""
+    args = parse_args(argv)
+    try:
+        records = read(args)
+        out = Path(args.out) if args.out else default_out(args.paths)
+        report = write_report(
+            records,
+            out,
+            reference=args.reference,
+            title=args.title,
+            command=args.command,
+            plots=not args.no_plots,
+        )
+    except ValueError as error:
+        print(f"gatebench.report: error: {error}", file=sys.stderr)
+        return 2
+    print(markdown_tables(report.summary))
+    print(f"wrote {len(report.files)} files to {out}: {', '.join(p.name for p in report.files)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Hydra callback that writes the report into the sweep directory when a multirun ends.
+
+Registered in `conf/train.yaml` under `hydra.callbacks`; imports pandas and the report only in
+`on_multirun_end`, so single runs do not pay for it.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+
+def sweep_command(config: DictConfig) -> str | None:
+    """The sweep's command line rebuilt from `hydra.overrides.task` (None when absent)."""
+    overrides = OmegaConf.select(config, "hydra.overrides.task", default=None)
+    if overrides is None:
+        return None
+    module = "gatebench.train"
+    return " ".join(["python -m", module, "-m", *[str(o) for o in overrides]])
+
+
+class WriteReport(Callback):
+    """Write report.md, CSV, LaTeX and plots into `hydra.sweep.dir`; print the summary table.
+
+    A report error is printed as a warning and never fails the sweep.
+    """
+
+    def __init__(self, reference: str = "lstm", plots: bool = True, print_table: bool = True):
+        self.reference = reference
+        self.plots = plots
+        self.print_table = print_table
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = OmegaConf.select(config, "hydra.sweep.dir", default=None)
+        try:
+            if sweep_dir is None:
+                raise ValueError("config has no hydra.sweep.dir")
+            from gatebench.report.records import load_runs
+            from gatebench.report.writer import markdown_tables, write_report
+
+            records = load_runs([sweep_dir])
+            report = write_report(
+                records,
+                sweep_dir,
+                reference=self.reference,
+                title=f"gatebench sweep {sweep_dir}",
+                command=sweep_command(config),
+                plots=self.plots,
+            )
+            if self.print_table:
+                print(markdown_tables(report.summary))
+                print(f"report: {report.files[0]}")
+        except Exception as error:  # noqa: BLE001 - a report must never crash the sweep
+            warnings.warn(f"gatebench.report: no report for {sweep_dir}: {error}", stacklevel=1)

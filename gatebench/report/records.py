@@ -1,0 +1,316 @@
+"""Read run records (`results.json`, `metrics.csv`) into a tidy runs frame and long curves.
+
+The record schema is the "runs" section of `docs/contracts.md`. This module imports pandas only
+(never torch, `variants` or `tasks`), so reading a thousand runs starts in about a second.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+RESULTS_FILE = "results.json"
+METRICS_FILE = "metrics.csv"
+STATUSES = ("solved", "finished", "diverged", "failed")
+# Runs with these statuses produced a final metric that enters the statistics.
+COMPLETED_STATUSES = ("solved", "finished")
+CURVE_COLUMNS = ["source", "task", "length", "variant", "seed", "status", "step", "metric", "value"]
+
+
+@dataclass
+class RunRecords:
+    """All runs read from disk or W&B: `runs` has one row per run, `curves` is long format.
+
+    `curves` columns: source, task, length, variant, seed, status, step, metric, value.
+    `notes` lists what the reader saw but could not turn into a run (e.g. a job without a record).
+    """
+
+    runs: pd.DataFrame
+    curves: pd.DataFrame
+    notes: list[str] = field(default_factory=list)
+
+
+def _finite_or_none(value: Any) -> float | None:
+    """A float, or None for null/NaN/inf/non-numbers (JSON writes NaN as NaN or null)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _metric_key(metric: str) -> str:
+    """The `final` key of a primary metric: `mse` -> `val/mse`; a prefixed name stays."""
+    return metric if "/" in metric else f"val/{metric}"
+
+
+def _flatten(prefix: str, mapping: Any) -> dict[str, Any]:
+    """Nested dicts -> `prefix.a.b` keys; lists/tuples become JSON strings."""
+    flat: dict[str, Any] = {}
+    if not isinstance(mapping, Mapping):
+        return flat
+    for key, value in mapping.items():
+        name = f"{prefix}.{key}"
+        if isinstance(value, Mapping):
+            flat.update(_flatten(name, value))
+        elif isinstance(value, list | tuple):
+            flat[name] = json.dumps(list(value), default=str)
+        else:
+            flat[name] = value
+    return flat
+
+
+def _task_name(task: Any) -> str | None:
+    """`task` may be `{"name": ..., "params": ...}` (the contract) or a bare name."""
+    if isinstance(task, Mapping):
+        return task.get("name")
+    return task
+
+
+def row_from_record(record: Mapping[str, Any], source: str) -> dict[str, Any]:
+    """One tidy row from a `results.json` dict: coordinates, status, the final primary metric.
+
+    `final_metric` is `final["val/<metric>"]`; where the record names no metric, the metric is
+    `norm_loss` (lower is better). `norm_loss` falls back to `final["val/norm_loss"]`.
+    `variant` is the run's label (`variant_label` of the record or its config, e.g. `lstm_fb1`)
+    and `variant_name` the registry cell. Columns from `final` and `test` keep their names
+    (`val/mse`, `test/mse`), `best` ones get a `best:` prefix, and the resolved
+    config is flattened into `config.*` columns.
+    """
+    final = dict(record.get("final") or {})
+    best = dict(record.get("best") or {})
+    test = dict(record.get("test") or {})
+    metric = record.get("metric") or "norm_loss"
+    mode = record.get("metric_mode") or "min"
+    if not record.get("metric"):
+        mode = "min"
+    norm_loss = _finite_or_none(record.get("norm_loss"))
+    if norm_loss is None:
+        norm_loss = _finite_or_none(final.get("val/norm_loss"))
+    final_metric = _finite_or_none(final.get(_metric_key(metric)))
+    if final_metric is None and metric == "norm_loss":
+        final_metric = norm_loss
+    task = record.get("task")
+    task_params = task.get("params", {}) if isinstance(task, Mapping) else {}
+    length = record.get("length", task_params.get("length"))
+    variant_options = record.get("variant_options") or {}
+    config = record.get("config") if isinstance(record.get("config"), Mapping) else {}
+    # A preset such as lstm_fb1 is the registry cell `lstm` with options; its label names it.
+    label = record.get("variant_label") or config.get("variant_label") or record.get("variant")
+    row: dict[str, Any] = {
+        "source": source,
+        "run_name": record.get("run_name"),
+        "launch_id": record.get("launch_id"),
+        "task": _task_name(task),
+        "length": int(length) if _finite_or_none(length) is not None else None,
+        "variant": label,
+        "variant_name": record.get("variant"),
+        "seed": record.get("seed"),
+        "status": record.get("status") or "failed",
+        "message": record.get("message"),
+        "metric": metric,
+        "metric_mode": mode,
+        "final_metric": final_metric,
+        "best_metric": _finite_or_none(best.get(_metric_key(metric))),
+        "test_metric": _finite_or_none(test.get("test/" + metric.split("/")[-1])),
+        "norm_loss": norm_loss,
+        "baseline": _finite_or_none(record.get("baseline")),
+        "steps": record.get("steps"),
+        "steps_to_solve": _finite_or_none(record.get("steps_to_solve")),
+        "params": _finite_or_none(record.get("params")),
+        "recurrent_params": _finite_or_none(record.get("recurrent_params")),
+        "wall_time_s": _finite_or_none(record.get("wall_time_s")),
+        "hidden_size": variant_options.get("hidden_size"),
+        "variant_options": json.dumps(variant_options, sort_keys=True, default=str),
+        "task_params": json.dumps(task_params, sort_keys=True, default=str),
+        "git_commit": record.get("git_commit"),
+    }
+    row.update({key: _finite_or_none(value) for key, value in final.items()})
+    row.update({f"best:{key}": _finite_or_none(value) for key, value in best.items()})
+    row.update({key: _finite_or_none(value) for key, value in test.items()})
+    row.update(_flatten("versions", record.get("versions")))
+    row.update(_flatten("config", record.get("config")))
+    return row
+
+
+def read_metrics_csv(path: Path) -> pd.DataFrame:
+    """The wide per-step metrics of one run; an empty frame when the file is missing or empty."""
+    if not path.is_file() or path.stat().st_size == 0:
+        return pd.DataFrame()
+    try:
+        frame = pd.read_csv(path)
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    return frame
+
+
+def curves_from_wide(wides: list[pd.DataFrame], runs: pd.DataFrame) -> pd.DataFrame:
+    """Melt every run's wide metrics (a `step` column + one column per metric) into long rows.
+
+    `wides[i]` carries a `_run` column: the position of its run in `runs`, whose coordinates
+    are copied onto each row. Rows without a finite value (a metric not logged at that step)
+    are dropped. One concat and one melt for all runs: a thousand runs take about a second.
+    """
+    if not wides:
+        return pd.DataFrame(columns=CURVE_COLUMNS)
+    wide = pd.concat(wides, ignore_index=True, sort=False)
+    metric_columns = [c for c in wide.columns if c not in ("step", "_run")]
+    numeric = wide[metric_columns].apply(pd.to_numeric, errors="coerce")
+    numeric.insert(0, "step", pd.to_numeric(wide["step"], errors="coerce"))
+    numeric.insert(0, "_run", wide["_run"])
+    long = numeric.melt(id_vars=["_run", "step"], var_name="metric", value_name="value")
+    finite = long["value"].notna() & long["step"].notna()
+    long = long[finite & ~long["value"].isin([math.inf, -math.inf])]
+    positions = long["_run"].to_numpy()
+    for key in ("source", "task", "length", "variant", "seed", "status"):
+        long[key] = runs[key].to_numpy()[positions]
+    long["step"] = long["step"].astype("int64")
+    return (
+        long[CURVE_COLUMNS]
+        .sort_values(["source", "metric", "step"], kind="stable")
+        .reset_index(drop=True)
+    )
+
+
+def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
+    """Every directory under PATHs that holds a `results.json` (a PATH may be the file itself)."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file() and path.name == RESULTS_FILE:
+            found.append(path.parent)
+        elif path.is_dir():
+            found.extend(sorted(p.parent for p in path.rglob(RESULTS_FILE)))
+        else:
+            raise ValueError(f"PATH {str(path)!r} is neither a directory nor a {RESULTS_FILE}")
+    unique = list(dict.fromkeys(found))
+    return unique
+
+
+def _jobs_without_record(paths: Iterable[str | Path], run_dirs: set[Path]) -> list[str]:
+    """Hydra job directories (holding `.hydra/`) under PATHs that wrote no `results.json`."""
+    missing = []
+    for raw in paths:
+        path = Path(raw)
+        if not path.is_dir():
+            continue
+        for hydra_dir in sorted(path.rglob(".hydra")):
+            job = hydra_dir.parent
+            if job not in run_dirs and not (job / "multirun.yaml").exists():
+                missing.append(str(job))
+    return missing
+
+
+FLOAT_COLUMNS = (
+    "final_metric", "best_metric", "test_metric", "norm_loss", "baseline", "steps_to_solve",
+    "params", "recurrent_params", "wall_time_s",
+)  # fmt: skip
+INT_COLUMNS = ("length", "seed", "steps")
+
+
+def _typed(runs: pd.DataFrame) -> pd.DataFrame:
+    """Numeric columns as float (NaN for missing), coordinates as nullable integers."""
+    if runs.empty:
+        return runs
+    metric_columns = [c for c in runs.columns if c.split(":")[-1].startswith(("val/", "test/"))]
+    for column in (*FLOAT_COLUMNS, *metric_columns):
+        if column in runs.columns:
+            runs[column] = pd.to_numeric(runs[column], errors="coerce").astype(float)
+    for column in INT_COLUMNS:
+        values = pd.to_numeric(runs[column], errors="coerce")
+        whole = values.dropna()
+        if (whole == whole.round()).all():
+            runs[column] = values.astype("Int64")
+    return runs
+
+
+def build_records(items: Iterable[tuple[Mapping[str, Any], str, pd.DataFrame]]) -> RunRecords:
+    """RunRecords from `(record dict, source, wide metrics)` triples, whatever their origin."""
+    rows, wides = [], []
+    for position, (record, source, wide) in enumerate(items):
+        rows.append(row_from_record(record, source))
+        if not wide.empty and "step" in wide.columns:
+            wides.append(wide.assign(_run=position))
+    runs = _typed(pd.DataFrame(rows))
+    return RunRecords(runs=runs, curves=curves_from_wide(wides, runs))
+
+
+def _mtime(path: Path) -> float:
+    """A file's modification time (epoch seconds), NaN when it does not exist."""
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return math.nan
+
+
+def load_runs(paths: Iterable[str | Path]) -> RunRecords:
+    """Read every run record under PATHs (sweep or run directories, walked recursively).
+
+    A record that cannot be parsed becomes a `failed` row whose message says why, so nothing is
+    dropped silently; Hydra job directories without a record are listed in `notes`.
+    `started_at`/`ended_at` are the mtimes (epoch s) of the job's `.hydra/config.yaml` and of
+    its `results.json`: the sweep's wall time is their span.
+    Raises ValueError when no record is found.
+    """
+    paths = list(paths)
+    run_dirs = find_run_dirs(paths)
+    if not run_dirs:
+        shown = " ".join(str(p) for p in paths)
+        raise ValueError(f"no run records ({RESULTS_FILE}) found under: {shown}")
+
+    def items() -> Iterable[tuple[Mapping[str, Any], str, pd.DataFrame]]:
+        for run_dir in run_dirs:
+            try:
+                record = json.loads((run_dir / RESULTS_FILE).read_text())
+            except (OSError, ValueError) as error:
+                record = {"status": "failed", "message": f"unreadable {RESULTS_FILE}: {error}"}
+            yield record, str(run_dir), read_metrics_csv(run_dir / METRICS_FILE)
+
+    records = build_records(items())
+    records.runs["started_at"] = [_mtime(d / ".hydra" / "config.yaml") for d in run_dirs]
+    records.runs["ended_at"] = [_mtime(d / RESULTS_FILE) for d in run_dirs]
+    records.notes.extend(
+        f"job directory without a run record (killed or still running): {job}"
+        for job in _jobs_without_record(paths, set(run_dirs))
+    )
+    return records
+
+
+def apply_filters(runs: pd.DataFrame, filters: Mapping[str, str]) -> pd.DataFrame:
+    """Keep runs whose column KEY equals VALUE (or one of a comma-separated list of values)."""
+    kept = runs
+    for key, value in filters.items():
+        if key not in runs.columns:
+            known = ", ".join(c for c in runs.columns if not c.startswith(("config.", "best:")))
+            raise ValueError(f"--filter: unknown key {key!r}; use a run column such as {known}")
+        wanted = set(value.split(","))
+        kept = kept[kept[key].astype(str).isin(wanted)]
+    return kept
+
+
+def filter_records(records: RunRecords, filters: Mapping[str, str]) -> RunRecords:
+    """The runs (and their curves) that pass `apply_filters`."""
+    if not filters:
+        return records
+    runs = apply_filters(records.runs, filters)
+    curves = records.curves[records.curves["source"].isin(set(runs["source"]))]
+    return RunRecords(runs=runs.reset_index(drop=True), curves=curves, notes=list(records.notes))
+
+
+def parse_filters(pairs: Iterable[str]) -> dict[str, str]:
+    """`["task=adding", "length=100,200"]` -> `{"task": "adding", "length": "100,200"}`."""
+    filters: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not value:
+            raise ValueError(f"--filter {pair!r}: expected KEY=VALUE (e.g. task=adding)")
+        filters[key.strip()] = value.strip()
+    return filters

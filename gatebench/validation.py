@@ -1,0 +1,89 @@
+"""Config checks: reject invalid run settings with one line naming the key and what it accepts."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+SCHEDULES = ("constant", "cosine")
+WANDB_MODES = ("online", "offline", "disabled")
+
+
+class ConfigError(ValueError):
+    """An invalid config value; its message is one line naming the key and what it accepts."""
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _positive_int(v: Any) -> bool:
+    return _is_int(v) and v > 0
+
+
+def _non_negative_int(v: Any) -> bool:
+    return _is_int(v) and v >= 0
+
+
+def _positive_number(v: Any) -> bool:
+    return _is_number(v) and v > 0
+
+
+def _non_negative_number(v: Any) -> bool:
+    return _is_number(v) and v >= 0
+
+
+# key -> (predicate, what the key accepts); a missing optional key is skipped.
+_RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "seed": (_non_negative_int, "an integer >= 0"),
+    "variant.hidden_size": (_positive_int, "an integer >= 1"),
+    "variant.num_layers": (_positive_int, "an integer >= 1"),
+    "task.length": (_positive_int, "an integer >= 1"),
+    "optimizer.name": (lambda v: v in OPTIMIZERS, "one of " + ", ".join(OPTIMIZERS)),
+    "optimizer.lr": (_positive_number, "a number > 0"),
+    "optimizer.weight_decay": (_non_negative_number, "a number >= 0"),
+    "optimizer.momentum": (lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)"),
+    "trainer.max_steps": (_positive_int, "an integer >= 1"),
+    "trainer.val_check_interval": (_positive_int, "an integer >= 1 (steps between validations)"),
+    "trainer.gradient_clip_val": (
+        lambda v: v is None or _positive_number(v),
+        "a number > 0, or null for no clipping",
+    ),
+    "scheduler.name": (lambda v: v in SCHEDULES, "one of " + ", ".join(SCHEDULES)),
+    "scheduler.warmup_steps": (_non_negative_int, "an integer >= 0"),
+    "scheduler.total_steps": (_positive_int, "an integer >= 1"),
+    "scheduler.min_lr_ratio": (lambda v: _is_number(v) and 0 <= v <= 1, "a number in [0, 1]"),
+    "data.batch_size": (_positive_int, "an integer >= 1"),
+    "data.val_size": (_positive_int, "an integer >= 1"),
+    "data.test_size": (_positive_int, "an integer >= 1"),
+    "data.train_size": (lambda v: v is None or _positive_int(v), "an integer >= 1, or null"),
+    "data.test_length": (lambda v: v is None or _positive_int(v), "an integer >= 1, or null"),
+    "model.encoder_size": (lambda v: v is None or _positive_int(v), "an integer >= 1, or null"),
+    "threads": (lambda v: v is None or _positive_int(v), "an integer >= 1, or null"),
+    "ckpt_path": (lambda v: v is None or isinstance(v, str), "null, 'last' or a checkpoint path"),
+    "logger.wandb.mode": (lambda v: v in WANDB_MODES, "one of " + ", ".join(WANDB_MODES)),
+}
+
+_REQUIRED = ("seed", "variant.name", "task.name", "optimizer.name", "trainer.max_steps")
+_MISSING = object()
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Raise ConfigError (one line: key, value, what it accepts) for the first invalid value."""
+    for key in _REQUIRED:
+        if OmegaConf.select(cfg, key, default=_MISSING) is _MISSING:
+            raise ConfigError(f"{key} is missing: the config must set it")
+    for key, (accepts, description) in _RULES.items():
+        value = OmegaConf.select(cfg, key, default=_MISSING)
+        if value is _MISSING:
+            continue
+        if not accepts(value):
+            raise ConfigError(f"{key}={value!r} is invalid: expected {description}")
