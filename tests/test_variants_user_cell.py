@@ -10,23 +10,30 @@ from variants import Cell
 from variants.cell import REGISTRY
 
 
-class UGRNNCell(Cell):
-    """Update-gate RNN (Collins et al. 2017): c = tanh(.), g = s(.), h = g*h_prev + (1-g)*c."""
+def define_user_cell() -> type[Cell]:
+    """The README's example cell. Defined on demand, not at import, so the registry that other
+    test modules see (collected before this one runs) never holds it."""
 
-    name = "ugrnn"  # the registry line
-    blocks = ("c", "g")
-    state_names = ("h",)
+    class UGRNNCell(Cell):
+        """Update-gate RNN (Collins et al. 2017): c = tanh(.), g = s(.), h = g*h_prev + (1-g)*c."""
 
-    def pointwise(self, xp_t, hp_t, carry, extra):
-        c, g = (xp_t + hp_t).chunk(2, 1)
-        c, g = torch.tanh(c), torch.sigmoid(g)
-        return (c + g * (carry[0] - c),)
+        name = "ugrnn"  # the registry line
+        blocks = ("c", "g")
+        state_names = ("h",)
+
+        def pointwise(self, xp_t, hp_t, carry, extra):
+            c, g = (xp_t + hp_t).chunk(2, 1)
+            c, g = torch.tanh(c), torch.sigmoid(g)
+            return (c + g * (carry[0] - c),)
+
+    return UGRNNCell
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _unregister_after_module():
-    """Keep the user cell out of the registry that later test modules see."""
-    yield
+@pytest.fixture(autouse=True)
+def user_cell():
+    """Register the user cell for one test, then take it out of the registry again."""
+    cls = define_user_cell()
+    yield cls
     REGISTRY.pop("ugrnn", None)
 
 
