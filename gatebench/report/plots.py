@@ -114,7 +114,11 @@ def learning_curves(curves: pd.DataFrame, runs: pd.DataFrame, task: str) -> Figu
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
     axes[0].set_ylabel(f"{metric} (median, IQR over seeds)")
-    axes[-1].legend(fontsize="small")
+    handles = {}  # every variant of any panel, not only those of the last one
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    axes[-1].legend(handles.values(), handles.keys(), fontsize="small")
     return fig
 
 
