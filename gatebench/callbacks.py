@@ -58,13 +58,23 @@ class SolvedTracker(pl.Callback):
             trainer.should_stop = True
             log.info("step %d: solved (%s)", step, self.metric)
 
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self.steps_to_solve is not None:  # resumed from the checkpoint written when solved
+            trainer.should_stop = True
+
     def state_dict(self) -> dict[str, Any]:
-        return {"final": self.final, "best": self.best, "final_step": self.final_step}
+        return {
+            "final": self.final,
+            "best": self.best,
+            "final_step": self.final_step,
+            "steps_to_solve": self.steps_to_solve,
+        }
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.final = dict(state_dict.get("final", {}))
         self.best = dict(state_dict.get("best", {}))
         self.final_step = state_dict.get("final_step")
+        self.steps_to_solve = state_dict.get("steps_to_solve")
 
 
 class StepsPerSecond(pl.Callback):

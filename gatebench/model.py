@@ -78,7 +78,9 @@ class SequenceModel(pl.LightningModule):
         """Whether Lightning writes step metrics now (every `log_every_n_steps`). Logging only
         then gives the same values and saves most of `self.log`'s per-call overhead."""
         trainer = self._trainer
-        return trainer is None or (trainer.global_step + 1) % trainer.log_every_n_steps == 0
+        if trainer is None or trainer.log_every_n_steps < 1:
+            return trainer is None
+        return (trainer.global_step + 1) % trainer.log_every_n_steps == 0
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         """Log the global L2 gradient norm before clipping."""
@@ -124,6 +126,15 @@ class SequenceModel(pl.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._score("test")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Keep torch's global RNG (dropout masks draw from it) so a resumed run continues the
+        same random stream as a straight run; Lightning does not save it."""
+        checkpoint["torch_rng_state"] = torch.get_rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if "torch_rng_state" in checkpoint:
+            torch.set_rng_state(checkpoint["torch_rng_state"])
 
     def configure_optimizers(self) -> Any:
         optimizer = build_optimizer(self.parameters(), self.optimizer_cfg)

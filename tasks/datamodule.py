@@ -128,7 +128,7 @@ class TaskDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         stream = BatchStream(self.train_batch, self.train_start())
-        return DataLoader(stream, batch_size=None, num_workers=0, collate_fn=_keep)
+        return _loader(stream)
 
     def val_dataloader(self) -> DataLoader:
         return self._fixed_loader("val")
@@ -142,4 +142,13 @@ class TaskDataModule(pl.LightningDataModule):
         chunks = [
             (x[i : i + step], y[i : i + step], mask[i : i + step]) for i in range(0, len(x), step)
         ]
-        return DataLoader(chunks, batch_size=None, num_workers=0, collate_fn=_keep)
+        return _loader(chunks)
+
+
+def _loader(dataset: Any) -> DataLoader:
+    """A DataLoader of ready-made batches. It gets its own generator: every new iterator of a
+    DataLoader draws a base seed, and without one that draw comes from torch's global RNG, so
+    building a loader (each validation, a resume) would shift the dropout masks of training."""
+    return DataLoader(
+        dataset, batch_size=None, num_workers=0, collate_fn=_keep, generator=torch.Generator()
+    )

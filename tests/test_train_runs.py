@@ -69,6 +69,8 @@ def test_stop_and_resume_ends_with_the_weights_of_a_straight_run(tiny_config, tm
     common = [
         *ADDING,
         "variant=lstm",
+        "variant.num_layers=2",
+        "+variant.dropout=0.5",  # dropout draws from torch's RNG: the checkpoint must carry it
         "logger=csv",
         "optimizer=sgd",
         "optimizer.momentum=0.9",
@@ -102,6 +104,15 @@ def test_solved_run_stops_early_and_records_the_step(tiny_config) -> None:
     assert record["status"] == "solved"
     assert record["steps_to_solve"] == record["steps"] == 10
     assert record["final"]["val/norm_loss"] <= 1000.0 and record["test"]
+
+
+def test_resuming_a_solved_run_keeps_its_step_and_trains_no_further(tiny_config) -> None:
+    solved = ["task.solved_norm_mse=1000.0", "ckpt_path=last"]  # solved at step 10 of 20
+    first = train(tiny_config(*ADDING, *solved))
+    again = train(tiny_config(*ADDING, *solved, run_dir=Path(first["run_dir"])))  # a requeue
+    assert first["steps_to_solve"] == 10
+    assert again["status"] == "solved"
+    assert again["steps_to_solve"] == again["steps"] == 10
 
 
 def test_nan_or_inf_loss_is_recorded_as_diverged(tiny_config) -> None:
