@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import sys
 
 import matplotlib.image
 import pandas as pd
 import pytest
-from fixtures.report.builder import write_fixture_sweep
+from fixtures.report.builder import write_fixture_sweep, write_run
 
 from gatebench.report import load_runs, write_report
 from gatebench.report.__main__ import main
@@ -136,3 +138,20 @@ def test_cli_module_exit_status_is_nonzero_on_error(tmp_path):
         [sys.executable, "-m", "gatebench.report", str(tmp_path)], capture_output=True, text=True
     )
     assert result.returncode == 2 and "no run records" in result.stderr
+
+
+def test_a_row_pooling_different_task_parameters_is_flagged(sweep, tmp_path):
+    # the fixture sweep plus one more copy run at an existing length with another `loss_on`
+    first = json.loads(next(sweep.root.glob("*/results.json")).read_text())
+    record = {**first, "run_name": "extra", "seed": 99}
+    record["task"] = {**first["task"], "params": {**first["task"]["params"], "loss_on": "other"}}
+    write_run(sweep.root / "extra-run", record, None)
+    try:
+        markdown = write_report(load_runs([sweep.root]), tmp_path, plots=False).markdown
+    finally:
+        shutil.rmtree(sweep.root / "extra-run")
+    task, length, variant = first["task"]["name"], first["length"], first["variant"]
+    assert f"{task}, T = {length}, {variant}: pools runs with different task parameters" in markdown
+    assert "different task parameters" not in write_report(
+        load_runs([sweep.root]), tmp_path / "clean", plots=False
+    ).markdown

@@ -121,18 +121,21 @@ def _problem_section(records: RunRecords) -> str:
 
 
 def _mixed_options_notes(runs: pd.DataFrame) -> list[str]:
-    """Warn where one table row pools runs whose variant options differ."""
+    """Warn where one table row pools runs whose variant options or task parameters differ
+    (e.g. copy with `loss_on=all` and `loss_on=recall` at the same length)."""
     notes = []
     keys = ["task", "length", "variant"]
-    if "variant_options" not in runs.columns:
-        return notes
-    for key, group in runs.groupby(keys, sort=True, dropna=False):
-        options = group["variant_options"].dropna().unique()
-        if len(options) > 1:
-            notes.append(
-                f"{key[0]}, T = {key[1]}, {key[2]}: pools runs with different variant options "
-                f"({'; '.join(options[:3])})"
-            )
+    pooled = (("variant_options", "variant options"), ("task_params", "task parameters"))
+    for column, what in pooled:
+        if column not in runs.columns:
+            continue
+        for key, group in runs.groupby(keys, sort=True, dropna=False):
+            options = group[column].dropna().unique()
+            if len(options) > 1:
+                notes.append(
+                    f"{key[0]}, T = {key[1]}, {key[2]}: pools runs with different {what} "
+                    f"({'; '.join(options[:3])})"
+                )
     return notes
 
 
