@@ -36,10 +36,10 @@ def _run(layer, backend, x, state, weights):
     return [out, *finals], grads
 
 
-def _compare(name, dtype=torch.float64, tol=1e-10, **options):
+def _compare(name, dtype=torch.float64, tol=1e-10, steps=STEPS, **options):
     gen = torch.Generator().manual_seed(0)
     layer = variants.build(name, INPUT, HIDDEN, dtype=dtype, generator=gen, **options)
-    x = torch.randn(STEPS, BATCH, INPUT, generator=gen, dtype=dtype)
+    x = torch.randn(steps, BATCH, INPUT, generator=gen, dtype=dtype)
     state = _state(layer, gen, dtype)
     with torch.no_grad():
         out, final = layer(x, state[0] if len(state) == 1 else state)
@@ -58,6 +58,12 @@ def _compare(name, dtype=torch.float64, tol=1e-10, **options):
 @pytest.mark.parametrize("name", variants.names())
 def test_every_variant_matches_reference_float64(name):
     _compare(name)
+
+
+@pytest.mark.parametrize("name", variants.names())
+def test_every_variant_matches_reference_across_backward_chunks(name):
+    # 70 steps: the backward loop works in chunks of 32 steps; cross two chunk boundaries
+    _compare(name, steps=70)
 
 
 @pytest.mark.parametrize("name", ["lstm", "gru", "rnn", "fgr", "gru_cho"])
