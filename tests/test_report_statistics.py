@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from fixtures.report.builder import write_fixture_sweep
+from fixtures.report.builder import _record, write_fixture_sweep, write_run
 from scipy import stats
 
 from gatebench.report import load_runs, markdown_tables, summarize
@@ -121,3 +121,35 @@ def test_reference_absent_gives_nan_p_values(sweep):
     table = summarize(load_runs([sweep.root]).runs, reference="peephole")
     assert table["p_welch"].isna().all() and table["p_mwu_holm"].isna().all()
     assert "No tests: the reference variant `peephole`" in markdown_tables(table)
+
+
+def _two_variant_sweep(root, test_values: dict[str, list]) -> None:
+    """adding T=20, lstm and gru x 3 seeds; val/mse = 0.1 * (seed + 1), test/mse as given."""
+    for variant, tests in test_values.items():
+        for seed, test in enumerate(tests):
+            record = _record("adding", 20, variant, seed, "val/mse", "min", 1 / 6)
+            val = 0.1 * (seed + 1)
+            record.update(status="finished", steps=100, norm_loss=val * 6, params=10,
+                          final={"val/mse": val, "val/norm_loss": val * 6})  # fmt: skip
+            if test is not None:
+                record["test"] = {"test/mse": test, "test/norm_loss": test * 6}
+            write_run(root / f"{variant}-{seed}", record, None)
+
+
+def test_statistics_compare_the_test_set_when_every_run_has_it(tmp_path):
+    tests = {"lstm": [0.01, 0.02, 0.04], "gru": [0.05, 0.07, 0.08]}
+    _two_variant_sweep(tmp_path, tests)
+    table = summarize(load_runs([tmp_path]).runs).set_index("variant")
+    assert set(table["metric"]) == {"test/mse"}
+    for variant, values in tests.items():
+        assert table.loc[variant, "mean"] == pytest.approx(np.mean(values), rel=1e-12)
+        assert table.loc[variant, "norm_loss"] == pytest.approx(6 * np.mean(values), rel=1e-12)
+    welch = stats.ttest_ind(tests["gru"], tests["lstm"], equal_var=False).pvalue
+    assert table.loc["gru", "p_welch"] == pytest.approx(welch, rel=1e-12)
+
+
+def test_statistics_fall_back_to_validation_when_a_run_has_no_test(tmp_path):
+    _two_variant_sweep(tmp_path, {"lstm": [0.01, None, 0.04], "gru": [0.05, 0.07, 0.08]})
+    table = summarize(load_runs([tmp_path]).runs).set_index("variant")
+    assert set(table["metric"]) == {"val/mse"}
+    assert table.loc["gru", "mean"] == pytest.approx(0.2, rel=1e-12)  # mean of 0.1, 0.2, 0.3

@@ -122,6 +122,7 @@ def row_from_record(record: Mapping[str, Any], source: str) -> dict[str, Any]:
         "best_metric": _finite_or_none(best.get(_metric_key(metric))),
         "test_metric": _finite_or_none(test.get("test/" + metric.split("/")[-1])),
         "norm_loss": norm_loss,
+        "test_norm_loss": _finite_or_none(test.get("test/norm_loss")),
         "baseline": _finite_or_none(record.get("baseline")),
         "steps": record.get("steps"),
         "steps_to_solve": _finite_or_none(record.get("steps_to_solve")),
@@ -210,7 +211,8 @@ def _jobs_without_record(paths: Iterable[str | Path], run_dirs: set[Path]) -> li
 
 
 FLOAT_COLUMNS = (
-    "final_metric", "best_metric", "test_metric", "norm_loss", "baseline", "steps_to_solve",
+    "final_metric", "best_metric", "test_metric", "norm_loss", "test_norm_loss", "baseline",
+    "steps_to_solve",
     "params", "recurrent_params", "wall_time_s",
 )  # fmt: skip
 INT_COLUMNS = ("length", "seed", "steps")

@@ -25,11 +25,27 @@ SUMMARY_COLUMNS = [
 ]  # fmt: skip
 
 
-def statistics_values(group: pd.DataFrame) -> np.ndarray:
-    """The final primary-metric values of a group that enter the statistics."""
+def statistics_values(group: pd.DataFrame, column: str = "final_metric") -> np.ndarray:
+    """The primary-metric values (`column`) of a group's completed runs: the statistics' input."""
     completed = group[group["status"].isin(COMPLETED_STATUSES)]
-    values = pd.to_numeric(completed["final_metric"], errors="coerce").to_numpy(dtype=float)
+    values = pd.to_numeric(completed[column], errors="coerce").to_numpy(dtype=float)
     return values[np.isfinite(values)]
+
+
+def compared_split(completed: pd.DataFrame) -> str:
+    """`test` when every completed run of a table has a test metric, else `val`.
+
+    The held-out test set is preferred: a solved run stops at the validation where it first met
+    the criterion, so its final validation value is selected on that same set (biased).
+    """
+    if "test_metric" not in completed.columns or completed.empty:
+        return "val"
+    values = pd.to_numeric(completed["test_metric"], errors="coerce")
+    return "test" if bool(np.isfinite(values.to_numpy(dtype=float)).all()) else "val"
+
+
+# split -> (column of the primary metric, column of norm_loss) in the runs frame
+SPLIT_COLUMNS = {"test": ("test_metric", "test_norm_loss"), "val": ("final_metric", "norm_loss")}
 
 
 def _mode(series: pd.Series) -> object:
@@ -43,21 +59,23 @@ def _median(series: pd.Series) -> float:
     return float(values.median()) if len(values) else math.nan
 
 
-def _variant_row(group: pd.DataFrame, metric: str, mode: str) -> dict[str, object]:
-    """Counts, mean with 95% CI, norm_loss, solved rate and cost of one variant's runs."""
+def _variant_row(group: pd.DataFrame, metric: str, mode: str, split: str) -> dict[str, object]:
+    """Counts, mean with 95% CI, norm_loss, solved rate and cost of one variant's runs; the
+    metric and norm_loss are those of `split` (`test` or `val`)."""
     counts = {status: int((group["status"] == status).sum()) for status in STATUSES}
-    values = statistics_values(group)
+    values = statistics_values(group, SPLIT_COLUMNS[split][0])
     mean, low, high = mean_ci(values)
     completed = group[group["status"].isin(COMPLETED_STATUSES)]
     attempted = len(group) - counts["failed"]
-    norm_values = pd.to_numeric(completed["norm_loss"], errors="coerce").to_numpy(dtype=float)
+    norm_column = SPLIT_COLUMNS[split][1]
+    norm_values = pd.to_numeric(completed[norm_column], errors="coerce").to_numpy(dtype=float)
     norm_mean, norm_low, norm_high = mean_ci(norm_values)
     solved = group[group["status"] == "solved"]
     return {
         "n_runs": len(group),
         **{f"n_{status}": counts[status] for status in STATUSES},
         "n_stat": int(values.size),
-        "metric": metric,
+        "metric": f"{split}/{metric.split('/')[-1]}",
         "metric_mode": mode,
         "mean": mean,
         "ci_low": low,
@@ -76,8 +94,10 @@ def _variant_row(group: pd.DataFrame, metric: str, mode: str) -> dict[str, objec
 def summarize(runs: pd.DataFrame, reference: str = "lstm") -> pd.DataFrame:
     """One row per (task, length, variant); p-values against `reference`, Holm per (task, length).
 
-    The compared value is each run's final primary metric (`metric` of its record, else
-    `norm_loss`). p-values are two-sided: Welch's t-test (`scipy.stats.ttest_ind(equal_var=False)`)
+    The compared value is each run's primary metric (`metric` of its record, else `norm_loss`)
+    on the held-out test set when every completed run of the table has one, else its final
+    validation value (`compared_split`); the `metric` column names which (`test/mse`, `val/mse`).
+    p-values are two-sided: Welch's t-test (`scipy.stats.ttest_ind(equal_var=False)`)
     and Mann-Whitney U; `*_holm` columns are Holm-adjusted within each (task, length) table over
     the variants compared with the reference. The solved rate counts diverged runs as unsolved
     and leaves failed runs (exceptions, not outcomes) out of the denominator.
@@ -94,20 +114,24 @@ def summarize(runs: pd.DataFrame, reference: str = "lstm") -> pd.DataFrame:
         completed = table_runs[table_runs["status"].isin(COMPLETED_STATUSES)]
         metric = _mode(completed["metric"]) or _mode(table_runs["metric"]) or "norm_loss"
         mode = _mode(table_runs.loc[table_runs["metric"] == metric, "metric_mode"]) or "min"
+        split = compared_split(completed)
+        column = SPLIT_COLUMNS[split][0]
         by_variant = dict(tuple(table_runs.groupby("variant", sort=True)))
         reference_values = (
-            statistics_values(by_variant[reference]) if reference in by_variant else np.array([])
+            statistics_values(by_variant[reference], column)
+            if reference in by_variant
+            else np.array([])
         )
         rows = []
         for variant in _ordered(by_variant, reference):
             group = by_variant[variant]
             row = {"task": task, "length": length, "variant": variant}
-            row.update(_variant_row(group, metric, mode))
+            row.update(_variant_row(group, metric, mode, split))
             row["reference"] = reference
             if variant == reference or reference not in by_variant:
                 row["p_welch"] = row["p_mwu"] = math.nan
             else:
-                values = statistics_values(group)
+                values = statistics_values(group, column)
                 row["p_welch"] = welch_p(values, reference_values)
                 row["p_mwu"] = mann_whitney_p(values, reference_values)
             rows.append(row)

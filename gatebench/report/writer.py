@@ -185,9 +185,12 @@ def render_markdown(
     head.append(f"Made by `python -m gatebench.report` on {made} from {len(runs)} run(s).\n")
     head.append(provenance(runs))
     head.append(
-        "Each row is one variant over its seeds. The compared value is each run's final primary "
-        "metric on the validation set; `norm_loss` is loss / trivial baseline (1.0 = learned "
-        "nothing, the best input-independent prediction). The 95% CI is the t interval of the "
+        "Each row is one variant over its seeds. The compared value is each run's primary "
+        "metric, and `norm_loss` its loss / trivial baseline (1.0 = learned nothing, the best "
+        "input-independent prediction), both on the held-out test set (`test/...`) of the final "
+        "weights; on the last validation (`val/...`) where a run has no test result. A solved "
+        "run stops at the validation where it first met the criterion, so validation values are "
+        "selected on their own set; test values are not. The 95% CI is the t interval of the "
         "mean. Diverged and failed runs are counted but not in the statistics; the solved rate "
         "counts diverged runs as unsolved and leaves failed runs out.\n"
     )
