@@ -33,10 +33,6 @@ class Adding(MarkedPairsTask, RegressionTask):
         "solved_tol_acc": None,
     }
 
-    def _configure(self) -> None:
-        self._configure_pairs()
-        self._configure_solved()
-
     def _generate(self, n: int, length: int, generator: torch.Generator) -> Batch:
         form, dev = self.params["form"], generator.device
         values = torch.rand(n, length, generator=generator, device=dev)

@@ -11,21 +11,11 @@ import torch.nn.functional as F
 from tasks.base import Task, check_float
 
 
-class RecallTask(Task):
-    """Token input, a class target at every step; the loss counts where `mask` is True.
-
-    Recall steps are those whose target is not the `blank` class. Metrics: `loss` (mean
-    cross-entropy over masked steps), `recall_acc` (per-token accuracy on the recall steps) and
-    `seq_acc` (fraction of sequences right at every recall and every masked step).
-    Solved: `recall_acc >= solved_acc`.
-    """
+class _TokenClassTask(Task):
+    """Token input, class targets, masked mean cross-entropy; solved by an accuracy threshold."""
 
     input_kind = "tokens"
     target_kind = "class"
-    readout = "every"
-    primary_metric = "recall_acc"
-    primary_mode = "max"
-    blank: int  # the target id of steps with nothing to recall
 
     def _configure_solved(self) -> None:
         self.params["solved_acc"] = check_float(
@@ -34,6 +24,24 @@ class RecallTask(Task):
 
     def loss(self, pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(pred[mask], y[mask])
+
+    def solved(self, metrics: Mapping[str, float]) -> bool:
+        return self._metric(metrics, self.primary_metric) >= self.params["solved_acc"]
+
+
+class RecallTask(_TokenClassTask):
+    """Token input, a class target at every step; the loss counts where `mask` is True.
+
+    Recall steps are those whose target is not the `blank` class. Metrics: `loss` (mean
+    cross-entropy over masked steps), `recall_acc` (per-token accuracy on the recall steps) and
+    `seq_acc` (fraction of sequences right at every recall and every masked step).
+    Solved: `recall_acc >= solved_acc`.
+    """
+
+    readout = "every"
+    primary_metric = "recall_acc"
+    primary_mode = "max"
+    blank: int  # the target id of steps with nothing to recall
 
     @torch.no_grad()
     def metrics(self, pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
@@ -45,29 +53,16 @@ class RecallTask(Task):
             "seq_acc": (correct | ~(recall | mask)).all(dim=1).float().mean().item(),
         }
 
-    def solved(self, metrics: Mapping[str, float]) -> bool:
-        return self._metric(metrics, "recall_acc") >= self.params["solved_acc"]
 
-
-class ClassTask(Task):
+class ClassTask(_TokenClassTask):
     """Token input, one class per sequence read at the last step.
 
     Metrics: `loss` (mean cross-entropy) and `acc`. Solved: `acc >= solved_acc`.
     """
 
-    input_kind = "tokens"
-    target_kind = "class"
     readout = "last"
     primary_metric = "acc"
     primary_mode = "max"
-
-    def _configure_solved(self) -> None:
-        self.params["solved_acc"] = check_float(
-            self.name, "solved_acc", self.params["solved_acc"], 0.0, 1.0
-        )
-
-    def loss(self, pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(pred[mask], y[mask])
 
     @torch.no_grad()
     def metrics(self, pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> dict[str, float]:
@@ -76,9 +71,6 @@ class ClassTask(Task):
             "loss": self.loss(pred, y, mask).item(),
             "acc": correct[mask].float().mean().item(),
         }
-
-    def solved(self, metrics: Mapping[str, float]) -> bool:
-        return self._metric(metrics, "acc") >= self.params["solved_acc"]
 
 
 class RegressionTask(Task):

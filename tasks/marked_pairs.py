@@ -51,10 +51,11 @@ def marked_inputs(
 class MarkedPairsTask:
     """Mixin for the two-channel marked-pair tasks: checks `form`, sets sizes and min length."""
 
-    def _configure_pairs(self: Task) -> None:
+    def _configure(self: Task) -> None:
         self.params["form"] = check_choice(self.name, "form", self.params["form"], FORMS)
         self.input_size = 2
         self.output_size = 1
+        self._configure_solved()
 
     def min_length(self: Task) -> int:
         # original: the first marker goes among the first ten steps, before the final step.
