@@ -155,3 +155,35 @@ def test_recurrent_dropout_is_refused_in_training():
     layer.eval()
     out, _ = layer(torch.randn(STEPS, BATCH, INPUT))
     assert out.shape == (STEPS, BATCH, HIDDEN)
+
+
+@pytest.mark.parametrize("name", ["lstm", "peephole", "gru", "gru_cho", "fgr"])
+def test_retain_graph_gives_the_same_gradients_twice(name):
+    # backward overwrites the saved gate buffer in place, unless the graph is kept for another
+    gen = torch.Generator().manual_seed(4)
+    layer = variants.build(name, INPUT, HIDDEN, dtype=torch.float64, generator=gen,
+                           backend="bptt")
+    x = torch.randn(40, BATCH, INPUT, generator=gen, dtype=torch.float64)
+    loss = layer(x)[0].pow(2).sum()
+    first = torch.autograd.grad(loss, list(layer.parameters()), retain_graph=True)
+    second = torch.autograd.grad(loss, list(layer.parameters()))
+    for a, b in zip(first, second, strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        torch.autograd.grad(loss, list(layer.parameters()))
+
+
+@pytest.mark.parametrize("name", ["lstm", "gru", "rnn"])
+def test_input_without_grad_gives_the_reference_weight_gradients(name):
+    # the usual first layer: x needs no gradient, so the node skips d x (one matmul less)
+    gen = torch.Generator().manual_seed(5)
+    layer = variants.build(name, INPUT, HIDDEN, dtype=torch.float64, generator=gen)
+    x = torch.randn(STEPS, BATCH, INPUT, generator=gen, dtype=torch.float64)
+    grads = {}
+    for backend in ("reference", "bptt"):
+        layer.backend = backend
+        layer.zero_grad()
+        layer(x)[0].pow(2).sum().backward()
+        grads[backend] = [p.grad.clone() for p in layer.parameters()]
+    for a, b in zip(grads["bptt"], grads["reference"], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)

@@ -1,16 +1,19 @@
 """Hand-written BPTT backend (CPU): one autograd Function runs a whole layer-direction.
 
-The forward pass runs under no_grad: per step one `addmm` (recurrent matmul) and the cell's
-pointwise math, writing gate activations into preallocated (T, B, ...) buffers. The backward
-pass is a Python loop over the cell's pointwise derivative that writes d(pre-activation) into a
-preallocated (T, B, G*H) buffer, with one matmul per step for d h_prev; the recurrent weight
-gradients are single matmuls over all steps after the loop. The input projection
-`x @ W_ih^T + b` stays outside this Function (one matmul; autograd gives dW_ih, db and dx as one
-matmul each).
+The forward pass runs under no_grad: one matmul projects the input for all steps
+(``x W_ih^T + b``) into a (T, B, G*H) buffer, and per step one in-place `addmm_` adds the
+recurrent matmul and the cell's pointwise math turns that row into gate activations, in place.
+The backward pass is a Python loop over the cell's pointwise derivative that overwrites the same
+buffer with d(pre-activation), with one matmul per step for d h_prev; the weight gradients
+(W_ih, b, W_hh) and d x are single matmuls over all steps after the loop. Reusing one buffer
+matters on CPU: a fresh (T, B, G*H) tensor is page-faulted in row by row, which cost more than
+the pointwise math itself.
 
 A kernel (see `bptt_rnn`, `bptt_lstm`, `bptt_gru`) owns the pointwise math of one cell family:
-`forward(xp, state0, weights) -> (out, final_state, saved)` and
-`backward(saved, d_out, d_final) -> (d_xp, d_state0, d_weights)`.
+`forward(xp, state0, weights) -> (out, final_state, saved)`, free to overwrite ``xp``, and
+`backward(saved, d_out, d_final) -> (d_xp, d_state0, d_weights)`, free to overwrite the saved
+buffers it names in ``overwrites`` (they are copied first when the graph is kept for a second
+backward, ``retain_graph=True``).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from variants.cell import Cell
-from variants.engine import LayerWeights, input_projection
+from variants.engine import LayerWeights
 
 
 class BPTTKernel(Protocol):
@@ -30,6 +33,7 @@ class BPTTKernel(Protocol):
 
     n_state: int  # 1 for (h,), 2 for (h, c)
     gate_blocks: int  # number of H-sized blocks in xp
+    overwrites: tuple[str, ...]  # keys of `saved` that backward overwrites (e.g. the gates)
 
     def forward(
         self, xp: Tensor, state0: tuple[Tensor, ...], weights: tuple[Tensor, ...]
@@ -40,25 +44,81 @@ class BPTTKernel(Protocol):
     ) -> tuple[Tensor, tuple[Tensor, ...], tuple[Tensor, ...]]: ...
 
 
+def _graph_kept() -> bool:
+    """Whether the running backward keeps the graph (``retain_graph=True``, e.g. gradcheck)."""
+    getter = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
+    return True if getter is None else bool(getter())
+
+
+def _kernel_backward(ctx, d_out: Tensor, d_final: tuple[Tensor, ...]):
+    """The kernel's backward; it overwrites its saved buffers unless the graph is kept."""
+    saved = ctx.saved
+    if _graph_kept():
+        saved = {**saved, **{k: saved[k].clone() for k in ctx.kernel.overwrites}}
+    else:
+        ctx.saved = None  # the buffers are consumed (and freed with the graph)
+    return ctx.kernel.backward(saved, d_out, d_final)
+
+
 class _SequenceFunction(torch.autograd.Function):
-    """Autograd node for one layer-direction over the whole sequence."""
+    """Autograd node for one layer-direction over a projected sequence xp (T, B, G*H)."""
 
     @staticmethod
     def forward(ctx, kernel: BPTTKernel, n_state: int, xp: Tensor, *tensors: Tensor):
         state0 = tuple(tensors[:n_state])
         weights = tuple(tensors[n_state:])
         with torch.no_grad():
-            out, final, saved = kernel.forward(xp, state0, weights)
-        ctx.kernel = kernel
-        ctx.n_state = n_state
-        ctx.saved = saved
+            out, final, saved = kernel.forward(xp.clone(), state0, weights)
+        ctx.kernel, ctx.saved = kernel, saved
         return (out, *final)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, d_out: Tensor, *d_final: Tensor):
-        d_xp, d_state0, d_weights = ctx.kernel.backward(ctx.saved, d_out, tuple(d_final))
+        d_xp, d_state0, d_weights = _kernel_backward(ctx, d_out, tuple(d_final))
         return (None, None, d_xp, *d_state0, *d_weights)
+
+
+class _ProjectedSequenceFunction(torch.autograd.Function):
+    """Autograd node for one layer-direction including the input projection x W_ih^T + b."""
+
+    @staticmethod
+    def forward(ctx, kernel: BPTTKernel, n_state: int, x: Tensor, weight_ih: Tensor,
+                bias: Tensor | None, *tensors: Tensor):
+        state0 = tuple(tensors[:n_state])
+        weights = tuple(tensors[n_state:])
+        steps, batch, features = x.shape
+        with torch.no_grad():
+            flat = x.reshape(steps * batch, features)
+            if bias is None:
+                xp = torch.mm(flat, weight_ih.t())
+            else:
+                xp = torch.addmm(bias, flat, weight_ih.t())
+            out, final, saved = kernel.forward(xp.view(steps, batch, -1), state0, weights)
+        ctx.save_for_backward(x, weight_ih)
+        ctx.kernel, ctx.saved, ctx.has_bias = kernel, saved, bias is not None
+        return (out, *final)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out: Tensor, *d_final: Tensor):
+        d_xp, d_state0, d_weights = _kernel_backward(ctx, d_out, tuple(d_final))
+        x, weight_ih = ctx.saved_tensors
+        steps, batch, features = x.shape
+        d_flat = d_xp.reshape(steps * batch, -1)
+        need_x, need_w, need_b = ctx.needs_input_grad[2:5]
+        d_x = torch.mm(d_flat, weight_ih).view_as(x) if need_x else None
+        d_w = torch.mm(d_flat.t(), x.reshape(steps * batch, features)) if need_w else None
+        d_b = d_flat.sum(0) if ctx.has_bias and need_b else None
+        return (None, None, d_x, d_w, d_b, *d_state0, *d_weights)
+
+
+def _check_state(kernel: BPTTKernel, state0: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+    if len(state0) != kernel.n_state:
+        raise ValueError(
+            f"bptt backend: state must hold {kernel.n_state} tensor(s), got {len(state0)}"
+        )
+    return tuple(s.contiguous() for s in state0)
 
 
 def run_sequence(
@@ -72,12 +132,28 @@ def run_sequence(
         raise ValueError(
             f"bptt backend: projected input must be (T, B, G*H), got {tuple(xp.shape)}"
         )
-    if len(state0) != kernel.n_state:
-        raise ValueError(
-            f"bptt backend: state must hold {kernel.n_state} tensor(s), got {len(state0)}"
-        )
-    state0 = tuple(s.contiguous() for s in state0)
+    state0 = _check_state(kernel, state0)
     result = _SequenceFunction.apply(kernel, kernel.n_state, xp.contiguous(), *state0, *weights)
+    return result[0], tuple(result[1:])
+
+
+def run_projected_sequence(
+    kernel: BPTTKernel,
+    x: Tensor,
+    weight_ih: Tensor,
+    bias: Tensor | None,
+    state0: tuple[Tensor, ...],
+    weights: tuple[Tensor, ...],
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """`run_sequence` of ``xp = x W_ih^T + bias`` (x: (T, B, I)), the projection inside the node.
+
+    Differentiable with respect to x, W_ih, bias, every state tensor and every weight.
+    """
+    if x.dim() != 3:
+        raise ValueError(f"bptt backend: input must be (T, B, I), got {tuple(x.shape)}")
+    state0 = _check_state(kernel, state0)
+    result = _ProjectedSequenceFunction.apply(kernel, kernel.n_state, x, weight_ih, bias,
+                                              *state0, *weights)
     return result[0], tuple(result[1:])
 
 
@@ -115,10 +191,13 @@ def run_bptt(
     order = getattr(kernel, "permutation", None)
     if order is not None:
         weights = permute_blocks(weights, order, cell.hidden_size)
-    xp = input_projection(cell, x, weights)
+    bias = weights.bias_ih
+    if bias is not None and cell.fold_recurrent_bias:
+        bias = bias + weights.bias_hh
     if reverse:
-        xp = xp.flip(0)
-    out, final = run_sequence(kernel, xp, tuple(state), kernel_weights(cell, kernel, weights))
+        x = x.flip(0)
+    out, final = run_projected_sequence(kernel, x, weights.weight_ih, bias, tuple(state),
+                                        kernel_weights(cell, kernel, weights))
     if reverse:
         out = out.flip(0)
     return out, final

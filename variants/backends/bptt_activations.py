@@ -23,6 +23,21 @@ class Activation:
     name: str
     apply_: Callable[[Tensor], Tensor]
     derivative: Callable[[Tensor], Tensor]
+    derivative_out: Callable[[Tensor, Tensor], Tensor] | None = None  # (y, out), no allocation
+
+    def derivative_into(self, y: Tensor, out: Tensor) -> Tensor:
+        """dy/dx written into `out` (same shape as y); returns out."""
+        if self.derivative_out is not None:
+            return self.derivative_out(y, out)
+        return out.copy_(self.derivative(y))
+
+
+def _sigmoid_derivative_out(y: Tensor, out: Tensor) -> Tensor:
+    return torch.sub(1, y, out=out).mul_(y)  # y (1 - y)
+
+
+def _tanh_derivative_out(y: Tensor, out: Tensor) -> Tensor:
+    return torch.mul(y, y, out=out).neg_().add_(1)  # 1 - y^2
 
 
 def _hard_sigmoid_(x: Tensor) -> Tensor:
@@ -35,8 +50,9 @@ def _hard_sigmoid_derivative(y: Tensor) -> Tensor:
 
 
 ACTIVATIONS: dict[str, Activation] = {
-    "sigmoid": Activation("sigmoid", torch.sigmoid_, lambda y: y * (1 - y)),
-    "tanh": Activation("tanh", torch.tanh_, lambda y: 1 - y * y),
+    "sigmoid": Activation("sigmoid", torch.sigmoid_, lambda y: y * (1 - y),
+                          _sigmoid_derivative_out),
+    "tanh": Activation("tanh", torch.tanh_, lambda y: 1 - y * y, _tanh_derivative_out),
     "hard_sigmoid": Activation("hard_sigmoid", _hard_sigmoid_, _hard_sigmoid_derivative),
     "relu": Activation("relu", torch.relu_, lambda y: (y > 0).to(y.dtype)),
 }

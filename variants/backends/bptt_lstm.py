@@ -44,6 +44,7 @@ class LSTMKernel:
     """
 
     n_state = 2
+    overwrites = ("gates",)  # backward writes d(pre-activation) over the gates
 
     def __init__(self, spec: LSTMSpec) -> None:
         if "g" not in spec.blocks or len(set(spec.blocks)) != len(spec.blocks):
@@ -68,6 +69,11 @@ class LSTMKernel:
         c_blocks = [b for b in self.layout if b != "o"]
         self.c_range = (self.pos[c_blocks[0]], self.pos[c_blocks[-1]] + 1)
 
+    def _if_adjacent(self) -> bool:
+        """Whether gates i, f and peephole rows i, f are each consecutive, in that order."""
+        return (self.pos.get("f") == self.pos.get("i", -2) + 1
+                and self.peep_row.get("f") == self.peep_row.get("i", -2) + 1)
+
     def _views(self, t: Tensor, name: str, hidden: int) -> Tensor:
         k = self.pos[name]
         return t[..., k * hidden : (k + 1) * hidden]
@@ -79,13 +85,12 @@ class LSTMKernel:
         gate_hh = rest.pop(0) if spec.full_gate_recurrence else None
         steps, batch, gh = xp.shape
         hidden = gh // self.gate_blocks
-        gates = torch.empty_like(xp)
+        gates = xp  # activated in place, row by row
         hs = xp.new_empty(steps + 1, batch, hidden)
         cs = xp.new_empty(steps + 1, batch, hidden)
         hs[0], cs[0] = state0
-        ys = xp.new_empty(steps, batch, hidden) if self.act_out is not None else cs[1:]
         view = self._views
-        xp_l, a_l, h_l, c_l, y_l = (t.unbind(0) for t in (xp, gates, hs, cs, ys))
+        a_l, h_l, c_l = (t.unbind(0) for t in (gates, hs, cs))
         early_l = gates[:, :, self.early[0] * hidden : self.early[1] * hidden].unbind(0) \
             if self.early else None
         g_l = view(gates, "g", hidden).unbind(0)
@@ -94,6 +99,14 @@ class LSTMKernel:
         o_l = view(gates, "o", hidden).unbind(0) if "o" in pos else None
         p_i = peep[self.peep_row["i"]] if "i" in self.peep_row else None
         p_f = peep[self.peep_row["f"]] if "f" in self.peep_row else None
+        if_l = p_if = None
+        if p_i is not None and p_f is not None and self._if_adjacent():
+            # one op for both input-side peepholes: rows (i, f) of gates and of the peephole
+            k = pos["i"]
+            if_l = gates[:, :, k * hidden : (k + 2) * hidden].view(steps, batch, 2, hidden)
+            if_l, p_if = if_l.unbind(0), peep[self.peep_row["i"] : self.peep_row["i"] + 2]
+            c_prev_l = cs[:-1].unsqueeze(2).unbind(0)  # (B, 1, H) views, made once
+            p_i = p_f = None
         p_o = peep[self.peep_row["o"]] if "o" in self.peep_row else None
         fgr = spec.full_gate_recurrence
         prev_gates = xp.new_zeros(steps + 1, batch, len(fgr) * hidden) if fgr else None
@@ -102,13 +115,18 @@ class LSTMKernel:
         gate_hh_t = gate_hh.t() if gate_hh is not None else None
         w_t = w_hh.t()
         act_in, act_out, coupled = self.act_in, self.act_out, spec.coupled
+        # act(c) is recomputed per chunk in backward, so it needs no (T, B, H) buffer here
+        y_tmp = xp.new_empty(batch, hidden) if act_out is not None and o_l is not None else None
+        diff = xp.new_empty(batch, hidden) if coupled else None
         for t in range(steps):
-            torch.addmm(xp_l[t], h_l[t], w_t, out=a_l[t])
+            a_l[t].addmm_(h_l[t], w_t)
             c_prev, c = c_l[t], c_l[t + 1]
             if fgr:
                 q = torch.mm(prev_gates[t], gate_hh_t)
                 for k, name in enumerate(fgr):
                     view(a_l[t], name, hidden).add_(q[:, k * hidden : (k + 1) * hidden])
+            if if_l is not None:
+                if_l[t].addcmul_(c_prev_l[t], p_if)
             if p_i is not None:
                 i_l[t].addcmul_(c_prev, p_i)
             if p_f is not None:
@@ -119,7 +137,7 @@ class LSTMKernel:
             if act_in is not None:
                 act_in.apply_(g)
             if coupled:  # c = c_prev + i (g - c_prev)
-                torch.addcmul(c_prev, i_l[t], g - c_prev, out=c)
+                torch.addcmul(c_prev, i_l[t], torch.sub(g, c_prev, out=diff), out=c)
             else:
                 if f_l is not None:
                     torch.mul(f_l[t], c_prev, out=c)
@@ -131,7 +149,7 @@ class LSTMKernel:
                     c.add_(g)
             y = c
             if act_out is not None:
-                y = y_l[t]
+                y = y_tmp if o_l is not None else h_l[t + 1]
                 if act_out.name == "tanh":
                     torch.tanh(c, out=y)
                 else:
@@ -143,80 +161,120 @@ class LSTMKernel:
                         o.addcmul_(c, p_o)
                     rec.apply_(o)
                 torch.mul(o, y, out=h_l[t + 1])
-            else:
-                h_l[t + 1].copy_(y)
+            elif act_out is None:
+                h_l[t + 1].copy_(c)
             for dst, src in fgr_l:
                 dst[t].copy_(src[t])
-        saved = {"gates": gates, "hs": hs, "cs": cs, "ys": ys, "w_hh": w_hh, "peep": peep,
+        saved = {"gates": gates, "hs": hs, "cs": cs, "w_hh": w_hh, "peep": peep,
                  "gate_hh": gate_hh, "prev_gates": prev_gates}
         return hs[1:], (hs[steps].clone(), cs[steps].clone()), saved
 
-    def _factors(self, saved: dict[str, Any], hidden: int, lo: int, hi: int):
-        """Factors for steps lo..hi-1: d a_o = dh Do, dc += dh M, d a_c = dc Kc, dc <- dc F."""
+    def _workspace(self, like: Tensor, rows: int, batch: int, hidden: int) -> dict[str, Tensor]:
+        """Chunk-sized buffers for the backward factors, allocated once per backward pass."""
+        names = ["kc", "tmp"]
+        names += ["do"] if "o" in self.pos else []
+        names += ["m"] if "o" in self.pos or self.act_out is not None else []
+        names += ["y"] if self.act_out is not None else []
+        names += ["f_total"] if self.spec.coupled or "f" in self.pos or self.peep_row else []
+        n_c = self.c_range[1] - self.c_range[0]
+        return {n: like.new_empty(rows, batch, n_c, hidden) if n == "kc"
+                else like.new_empty(rows, batch, hidden) for n in names}
+
+    def _factors(self, saved: dict[str, Any], hidden: int, lo: int, hi: int,
+                 ws: dict[str, Tensor]):
+        """Factors for steps lo..hi-1: d a_o = dh Do, dc += dh M, d a_c = dc Kc, dc <- dc F.
+
+        Written into the workspace `ws` (views of its first hi - lo rows), none of them a view
+        of the gates, so the gate rows lo..hi-1 may be overwritten afterwards.
+        """
         spec, rec, pos, view = self.spec, self.rec, self.pos, self._views
-        gates, c_prev, ys = (saved[k][lo:hi] for k in ("gates", "cs", "ys"))
+        n = hi - lo
+        w = {k: v[:n] for k, v in ws.items()}
+        gates, c_prev, c_new = saved["gates"][lo:hi], saved["cs"][lo:hi], saved["cs"][lo + 1:hi + 1]
         peep = saved["peep"]
         i = view(gates, "i", hidden) if "i" in pos else None
         g = view(gates, "g", hidden)
         o = view(gates, "o", hidden) if "o" in pos else None
         p_row = {k: peep[r] for k, r in self.peep_row.items()} if peep is not None else {}
-        d_y = self.act_out.derivative(ys) if self.act_out is not None else None
+        ys = c_new
+        if self.act_out is not None:  # y = act(c), recomputed; then d y / d c into tmp
+            ys = torch.tanh(c_new, out=w["y"]) if self.act_out.name == "tanh" \
+                else self.act_out.apply_(w["y"].copy_(c_new))
+        d_y = None  # into m itself when there is no output gate (then M = d y / d c)
+        if self.act_out is not None:
+            d_y = self.act_out.derivative_into(ys, w["tmp"] if o is not None else w["m"])
         do = m = None
         if o is not None:
-            do = ys * rec.derivative(o)
-            m = o * d_y if d_y is not None else o.clone()
+            do = rec.derivative_into(o, w["do"]).mul_(ys)
+            m = torch.mul(o, d_y, out=w["m"]) if d_y is not None else w["m"].copy_(o)
             if "o" in p_row:
                 m.addcmul_(do, p_row["o"])
         elif d_y is not None:
             m = d_y
-        factor: dict[str, Tensor] = {}
-        d_g = self.act_in.derivative(g) if self.act_in is not None else None
+        c_blocks = [b for b in self.layout if b != "o"]
+        out = {b: w["kc"][:, :, k] for k, b in enumerate(c_blocks)}
+        tmp = w["tmp"]  # free again: d_y is in m, or consumed into it above
         f_total: Tensor | None = None
         if spec.coupled:
-            factor["i"] = (g - c_prev) * rec.derivative(i)
-            f_total = 1 - i
+            rec.derivative_into(i, out["i"]).mul_(torch.sub(g, c_prev, out=tmp))
+            f_total = torch.sub(1, i, out=w["f_total"])
         else:
             if i is not None:
-                factor["i"] = g * rec.derivative(i)
+                rec.derivative_into(i, out["i"]).mul_(g)
             if "f" in pos:
                 f = view(gates, "f", hidden)
-                factor["f"] = c_prev * rec.derivative(f)
-                f_total = f.clone()
-        if i is not None:
-            factor["g"] = i * d_g if d_g is not None else i
+                rec.derivative_into(f, out["f"]).mul_(c_prev)
+                f_total = w["f_total"].copy_(f)
+        if self.act_in is not None:
+            d_g = self.act_in.derivative_into(g, out["g"])
+            if i is not None:
+                d_g.mul_(i)
+        elif i is not None:
+            out["g"].copy_(i)
         else:
-            factor["g"] = d_g if d_g is not None else torch.ones_like(g)
+            out["g"].fill_(1)
         for b in ("i", "f"):
-            if b in p_row and b in factor:
+            if b in p_row and b in out:
                 if f_total is None:
-                    f_total = torch.ones_like(g)
-                f_total.addcmul_(factor[b], p_row[b])
-        c_blocks = [b for b in self.layout if b != "o"]
-        kc = torch.stack([factor[b] for b in c_blocks], dim=2)
-        return do, m, kc, f_total
+                    f_total = w["f_total"].fill_(1)
+                f_total.addcmul_(out[b], p_row[b])
+        return do, m, w["kc"], f_total
 
     def _rec_derivative(self, saved: dict[str, Any], lo: int, hi: int) -> Tensor:
         return self.rec.derivative(saved["prev_gates"][lo + 1 : hi + 1])
+
+    def _peephole_grads(self, d_a: Tensor, cs: Tensor, hidden: int, lo: int, hi: int,
+                        d_peep: Tensor, tmp: Tensor) -> None:
+        """Add steps lo..hi-1's share of d(peephole weight) into d_peep (rows as the weight)."""
+        for b, r in self.peep_row.items():
+            c_used = cs[lo + 1 : hi + 1] if b == "o" else cs[lo:hi]
+            torch.mul(self._views(d_a[lo:hi], b, hidden), c_used, out=tmp)
+            d_peep[r] += tmp.sum((0, 1))
 
     def backward(self, saved: dict[str, Any], d_out: Tensor, d_final: tuple[Tensor, ...]):
         spec = self.spec
         hs, cs, gates, w_hh, peep = (saved[k] for k in ("hs", "cs", "gates", "w_hh", "peep"))
         gate_hh = saved["gate_hh"]
         steps, batch, hidden = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
-        d_a = torch.empty_like(gates)
+        d_a = gates  # overwritten chunk by chunk, once the chunk's factors are taken
         c0, c1 = self.c_range[0] * hidden, self.c_range[1] * hidden
         n_c = self.c_range[1] - self.c_range[0]
+        ws = self._workspace(gates, min(CHUNK, steps), batch, hidden)
         o_sl = slice(self.pos["o"] * hidden, (self.pos["o"] + 1) * hidden) \
             if "o" in self.pos else None
         fgr = spec.full_gate_recurrence
         fgr_sl = [slice(self.pos[b] * hidden, (self.pos[b] + 1) * hidden) for b in fgr]
         p_row = {k: peep[r] for k, r in self.peep_row.items()} if peep is not None else {}
+        d_peep = torch.zeros_like(peep) if peep is not None else None
         d_out_l, d_a_l = d_out.unbind(0), d_a.unbind(0)
+        d_ac_l = d_a[:, :, c0:c1].view(steps, batch, n_c, hidden).unbind(0)
+        d_ao_l = d_a[:, :, o_sl].unbind(0) if o_sl is not None else None
         dh = d_out[steps - 1] + d_final[0]
-        dc = d_final[1].clone()
+        dc = d_final[1].clone()  # updated in place only, so one (B, 1, H) view serves all steps
+        dc_u = dc.unsqueeze(1)
         for hi in range(steps, 0, -CHUNK):
             lo = max(0, hi - CHUNK)
-            do, m, kc, f_total = self._factors(saved, hidden, lo, hi)
+            do, m, kc, f_total = self._factors(saved, hidden, lo, hi, ws)
             rec_d = self._rec_derivative(saved, lo, hi) if fgr else None
             for t in range(hi - 1, lo - 1, -1):
                 j = t - lo
@@ -233,9 +291,9 @@ class LSTMKernel:
                     dc.add_(dh)
                 else:
                     dc.addcmul_(dh, m[j])
-                torch.mul(kc[j], dc.unsqueeze(1), out=d_a_l[t][:, c0:c1].view(batch, n_c, hidden))
-                if o_sl is not None:
-                    torch.mul(dh, do[j], out=d_a_l[t][:, o_sl])
+                torch.mul(kc[j], dc_u, out=d_ac_l[t])
+                if d_ao_l is not None:
+                    torch.mul(dh, do[j], out=d_ao_l[t])
                 if f_total is not None:
                     dc.mul_(f_total[j])
                 if e is not None:
@@ -244,14 +302,12 @@ class LSTMKernel:
                             e_of[b])
                         if b in ("i", "f") and b in p_row:
                             dc.addcmul_(e_of[b], p_row[b])
+            if d_peep is not None:
+                self._peephole_grads(d_a, cs, hidden, lo, hi, d_peep, ws["tmp"][: hi - lo])
         dh0 = d_a[0] @ w_hh
         flat = d_a.view(-1, d_a.shape[2])
         d_weights: list[Tensor] = [flat.t() @ hs[:-1].reshape(-1, hidden)]
-        if peep is not None:
-            d_peep = torch.empty_like(peep)
-            for b, r in self.peep_row.items():
-                c_used = cs[1:] if b == "o" else cs[:-1]
-                d_peep[r] = (self._views(d_a, b, hidden) * c_used).sum((0, 1))
+        if d_peep is not None:
             d_weights.append(d_peep)
         if gate_hh is not None:
             d_sig = torch.cat([d_a[:, :, s] for s in fgr_sl], 2)

@@ -15,6 +15,7 @@ class ElmanKernel:
 
     n_state = 1
     gate_blocks = 1
+    overwrites: tuple[str, ...] = ()
 
     def __init__(self, nonlinearity: str = "tanh") -> None:
         act = activation(nonlinearity)
