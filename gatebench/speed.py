@@ -8,7 +8,9 @@
 Each row times one training step (forward, ``output.sum().backward()``) of a `variants` layer
 and of torch's own module of the same family (nn.RNN for rnn, nn.LSTM for the LSTM family, nn.GRU
 for the GRU family), measured alternately in the same run; ``ms`` and ``reference_ms`` are
-medians over ``--repeats`` after ``--warmup`` untimed runs, ``ratio = ms / reference_ms``.
+medians over ``--repeats`` after ``--warmup`` untimed runs. ``ratio`` is the median of the
+per-pair ratios (each layer step over the reference step timed right after it), so drift in the
+machine's speed cancels; ``ratio_q1``/``ratio_q3`` are their quartiles.
 ``--json`` prints one JSON record per row. Timings on a shared machine are noisy: compare ratios.
 On CUDA, ``peak_mb`` is `torch.cuda.max_memory_allocated` during one step of the layer and
 ``reference_peak_mb`` the same for torch's module (on CPU neither is measured: n/a).
@@ -53,6 +55,8 @@ class Row:
     reference_ms: float
     ratio: float
     threads: int
+    ratio_q1: float | None = None
+    ratio_q3: float | None = None
     dtype: str = "float32"
     peak_mb: float | None = None
     reference_peak_mb: float | None = None
@@ -107,9 +111,20 @@ def device_name(device: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
 
 
+@dataclass
+class PairedTiming:
+    """Two measurements taken alternately: their medians and the quartiles of a_i / b_i."""
+
+    first: float
+    second: float
+    ratio: float
+    ratio_q1: float
+    ratio_q3: float
+
+
 def median_pair(first: Callable[[], float], second: Callable[[], float], repeats: int,
-                warmup: int) -> tuple[float, float]:
-    """Median times of two measurements taken alternately (so noise hits both alike)."""
+                warmup: int) -> PairedTiming:
+    """Time `first` and `second` alternately; the ratio is taken pair by pair (drift cancels)."""
     for _ in range(warmup):
         first()
         second()
@@ -117,7 +132,10 @@ def median_pair(first: Callable[[], float], second: Callable[[], float], repeats
     for _ in range(repeats):
         a.append(first())
         b.append(second())
-    return statistics.median(a), statistics.median(b)
+    ratios = [x / y for x, y in zip(a, b, strict=True)]
+    q1, median, q3 = (statistics.quantiles(ratios, n=4, method="inclusive") if repeats > 1
+                      else ratios * 3)
+    return PairedTiming(statistics.median(a), statistics.median(b), median, q1, q3)
 
 
 def measure(variant: str, backend: str, batch: int, hidden: int, length: int, input_size: int,
@@ -132,18 +150,19 @@ def measure(variant: str, backend: str, batch: int, hidden: int, length: int, in
     reference.to(device, dtype)
     x = torch.randn(length, batch, input_size, generator=generator).to(device, dtype)
     x.requires_grad_()
-    ms, reference_ms = median_pair(lambda: time_step(layer, x), lambda: time_step(reference, x),
-                                   repeats, warmup)
-    return Row(variant, backend, device, batch, hidden, length, round(ms, 2),
-               f"nn.{torch_cls.__name__}", round(reference_ms, 2), round(ms / reference_ms, 3),
-               threads, str(dtype).removeprefix("torch."), peak_memory_mb(layer, x),
+    timing = median_pair(lambda: time_step(layer, x), lambda: time_step(reference, x),
+                         repeats, warmup)
+    return Row(variant, backend, device, batch, hidden, length, round(timing.first, 2),
+               f"nn.{torch_cls.__name__}", round(timing.second, 2), round(timing.ratio, 3),
+               threads, round(timing.ratio_q1, 3), round(timing.ratio_q3, 3),
+               str(dtype).removeprefix("torch."), peak_memory_mb(layer, x),
                peak_memory_mb(reference, x))
 
 
 def format_table(rows: Sequence[Row]) -> str:
     """A plain-text table of the rows."""
     columns = ["variant", "backend", "device", "dtype", "B", "H", "T", "ms", "reference",
-               "reference_ms", "ratio", "peak_mb", "reference_peak_mb"]
+               "reference_ms", "ratio", "ratio_q1", "ratio_q3", "peak_mb", "reference_peak_mb"]
     cells = [["n/a" if getattr(r, c) is None else str(getattr(r, c)) for c in columns]
              for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
@@ -202,12 +221,13 @@ def write_markdown(rows: Sequence[Row], skipped: Sequence[str], args: argparse.N
     path = Path("results") / "speed" / f"{name}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     columns = ["variant", "backend", "dtype", "B", "H", "T", "ms", "reference", "reference_ms",
-               "ratio", "peak_mb", "reference_peak_mb"]
+               "ratio", "ratio_q1", "ratio_q3", "peak_mb", "reference_peak_mb"]
     lines = [] if append and path.exists() else [f"# Speed on {name}", ""]
     label = (torch.cuda.get_device_name(torch.device(args.device))
              if args.device.startswith("cuda") else f"CPU, {os.cpu_count()} cores")
     lines += [f"Device: {label}; torch {torch.__version__}; {args.threads} thread(s); "
-              f"forward+backward ms, median of {args.repeats}.", "",
+              f"forward+backward ms, median of {args.repeats}; ratio = median of per-pair "
+              "ratios (q1, q3 its quartiles).", "",
               "Command: `python -m gatebench.speed " + " ".join(sys.argv[1:]) + "`", "",
               "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:

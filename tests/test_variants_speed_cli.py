@@ -26,3 +26,15 @@ def test_speed_json_records(capsys: pytest.CaptureFixture[str]) -> None:
 def test_speed_rejects_unknown_variant() -> None:
     with pytest.raises(SystemExit):
         speed.main(["--variants", "lstn"])
+
+
+def test_ratio_is_taken_pair_by_pair() -> None:
+    # the machine slows down 10x halfway: per-pair ratios stay 2, the ratio of medians would not
+    first = iter([2.0, 2.0, 20.0, 20.0, 20.0])
+    second = iter([1.0, 1.0, 10.0, 10.0, 10.0])
+    timing = speed.median_pair(lambda: next(first), lambda: next(second), repeats=5, warmup=0)
+    assert timing.ratio == 2.0 and timing.ratio_q1 == 2.0 and timing.ratio_q3 == 2.0
+    assert (timing.first, timing.second) == (20.0, 10.0)
+    uneven = iter([1.0, 3.0, 2.0, 8.0])
+    timing = speed.median_pair(lambda: next(uneven), lambda: 1.0, repeats=4, warmup=0)
+    assert timing.ratio == 2.5 and timing.ratio_q1 == 1.75 and timing.ratio_q3 == 4.25
