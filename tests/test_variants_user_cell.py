@@ -70,3 +70,59 @@ def test_user_cell_trains() -> None:
         losses.append(loss.item())
     assert not torch.equal(before, layer.weight_hh_l0)
     assert losses[-1] < 0.5 * losses[0]
+
+
+class UGRNNKernel:
+    """A user's hand-written BPTT kernel for the UGRNN (the `bptt` backend's protocol)."""
+
+    n_state = 1
+    gate_blocks = 2
+    overwrites = ("gates",)  # backward writes d(pre-activation) over the gates
+
+    def forward(self, xp, state0, weights):
+        (w_hh,) = weights
+        steps, batch, gh = xp.shape
+        hidden = gh // 2
+        hs = xp.new_empty(steps + 1, batch, hidden)
+        hs[0] = state0[0]
+        for t in range(steps):
+            a = xp[t].addmm_(hs[t], w_hh.t())  # the gates, in place in xp
+            c, g = a[:, :hidden].tanh_(), a[:, hidden:].sigmoid_()
+            torch.addcmul(c, g, hs[t] - c, out=hs[t + 1])
+        return hs[1:], (hs[steps].clone(),), {"gates": xp, "hs": hs, "w_hh": w_hh}
+
+    def backward(self, saved, d_out, d_final):
+        gates, hs, w_hh = saved["gates"], saved["hs"], saved["w_hh"]
+        steps, hidden = hs.shape[0] - 1, hs.shape[2]
+        dh = d_out[steps - 1] + d_final[0]
+        for t in range(steps - 1, -1, -1):
+            c, g = gates[t, :, :hidden], gates[t, :, hidden:]
+            d_c = dh * (1 - g) * (1 - c * c)
+            d_g = dh * (hs[t] - c) * g * (1 - g)
+            carry = dh * g
+            c.copy_(d_c)
+            g.copy_(d_g)
+            dh = torch.addmm(carry, gates[t], w_hh)
+            if t > 0:
+                dh = dh + d_out[t - 1]
+        d_w = gates.reshape(-1, 2 * hidden).t() @ hs[:-1].reshape(-1, hidden)
+        return gates, (dh,), (d_w,)
+
+
+def test_user_cell_with_its_own_bptt_kernel_matches_the_reference(user_cell) -> None:
+    user_cell.bptt_kernel = lambda self: UGRNNKernel()
+    user_cell.bptt_weights = lambda self, weights: (weights.weight_hh,)
+    gen = torch.Generator().manual_seed(1)
+    layer = variants.build("ugrnn", 3, 5, dtype=torch.float64, bidirectional=True, generator=gen)
+    x = torch.randn(7, 2, 3, dtype=torch.float64, generator=gen)
+    h0 = torch.randn(2, 2, 5, dtype=torch.float64, generator=gen)
+    results = {}
+    for backend in ("reference", "bptt"):
+        layer.backend = backend
+        layer.zero_grad()
+        xs, hs = x.clone().requires_grad_(), h0.clone().requires_grad_()
+        out, h_n = layer(xs, hs)
+        (out.pow(2).sum() + h_n.sum()).backward(retain_graph=True)
+        results[backend] = [out, h_n, xs.grad, hs.grad] + [p.grad for p in layer.parameters()]
+    for a, b in zip(results["bptt"], results["reference"], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)

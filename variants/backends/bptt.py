@@ -54,7 +54,7 @@ def _kernel_backward(ctx, d_out: Tensor, d_final: tuple[Tensor, ...]):
     """The kernel's backward; it overwrites its saved buffers unless the graph is kept."""
     saved = ctx.saved
     if _graph_kept():
-        saved = {**saved, **{k: saved[k].clone() for k in ctx.kernel.overwrites}}
+        saved = {**saved, **{k: saved[k].clone() for k in getattr(ctx.kernel, "overwrites", ())}}
     else:
         ctx.saved = None  # the buffers are consumed (and freed with the graph)
     return ctx.kernel.backward(saved, d_out, d_final)
