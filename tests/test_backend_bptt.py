@@ -187,3 +187,10 @@ def test_input_without_grad_gives_the_reference_weight_gradients(name):
         grads[backend] = [p.grad.clone() for p in layer.parameters()]
     for a, b in zip(grads["bptt"], grads["reference"], strict=True):
         torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+
+
+@pytest.mark.parametrize("fed_back", [("o", "i", "f"), ("g",), ("f",)])
+def test_lstm_kernel_rejects_a_gate_recurrence_it_cannot_lay_out(fed_back):
+    # the kernel keeps the fed-back gates in one slice (Q's order, 'o' last) beside the c blocks
+    with pytest.raises(ValueError, match="bptt lstm"):
+        LSTMKernel(LSTMSpec(full_gate_recurrence=fed_back))

@@ -57,17 +57,33 @@ class LSTMKernel:
         self.act_in = activation(spec.input_activation)
         self.act_out = activation(spec.output_activation)
         self.peep_row = {g: k for k, g in enumerate(spec.peephole_gates)}
-        o_early = "o" in spec.blocks and "o" not in self.peep_row and not spec.full_gate_recurrence
+        fgr = tuple(spec.full_gate_recurrence)
+        o_early = "o" in spec.blocks and "o" not in self.peep_row and not fgr
         front = ("o",) if o_early else ()
-        back = () if o_early or "o" not in spec.blocks else ("o",)
-        self.layout = front + tuple(b for b in spec.blocks if b != "o") + back
+        back = () if o_early or "o" not in spec.blocks or "o" in fgr else ("o",)
+        if fgr:  # the fed-back gates last and in Q's order, so each is one slice: [.., g, i, f, o]
+            if not set(fgr) <= set(spec.blocks) - {"g"} or ("o" in fgr and fgr[-1] != "o"):
+                raise ValueError(f"bptt lstm: full_gate_recurrence must name gates of {spec.blocks}"
+                                 f" other than 'g', with 'o' last; got {fgr}")
+            self.layout = tuple(b for b in spec.blocks if b not in fgr and b != "o") + fgr + back
+        else:
+            self.layout = front + tuple(b for b in spec.blocks if b != "o") + back
         self.permutation = [spec.blocks.index(b) for b in self.layout]
         self.pos = {b: k for k, b in enumerate(self.layout)}
         early = [b for b in self.layout if b in ("i", "f") or (b == "o" and o_early)]
-        self.early = (self.pos[early[0]], self.pos[early[-1]] + 1) if early else None
+        self.early = self._span(early)
         self.late_o = "o" in self.pos and not o_early
-        c_blocks = [b for b in self.layout if b != "o"]
-        self.c_range = (self.pos[c_blocks[0]], self.pos[c_blocks[-1]] + 1)
+        self.c_range = self._span([b for b in self.layout if b != "o"])
+        self.fgr_range = self._span(list(fgr))
+
+    def _span(self, names: list[str]) -> tuple[int, int] | None:
+        """(first, last + 1) block positions of `names`, which must be consecutive in the layout."""
+        if not names:
+            return None
+        lo, hi = self.pos[names[0]], self.pos[names[-1]] + 1
+        if list(self.layout[lo:hi]) != names:
+            raise ValueError(f"bptt lstm: blocks {names} are not consecutive in {self.layout}")
+        return lo, hi
 
     def _if_adjacent(self) -> bool:
         """Whether gates i, f and peephole rows i, f are each consecutive, in that order."""
@@ -110,8 +126,9 @@ class LSTMKernel:
         p_o = peep[self.peep_row["o"]] if "o" in self.peep_row else None
         fgr = spec.full_gate_recurrence
         prev_gates = xp.new_zeros(steps + 1, batch, len(fgr) * hidden) if fgr else None
-        fgr_l = [(prev_gates[1:, :, k * hidden : (k + 1) * hidden].unbind(0),
-                  view(gates, name, hidden).unbind(0)) for k, name in enumerate(fgr)]
+        if fgr:  # s_t: the fed-back gates (one slice of the gate row), and their copy for step t+1
+            sig_l = gates[:, :, self.fgr_range[0] * hidden : self.fgr_range[1] * hidden].unbind(0)
+            prev_l = prev_gates.unbind(0)
         gate_hh_t = gate_hh.t() if gate_hh is not None else None
         w_t = w_hh.t()
         act_in, act_out, coupled = self.act_in, self.act_out, spec.coupled
@@ -122,9 +139,7 @@ class LSTMKernel:
             a_l[t].addmm_(h_l[t], w_t)
             c_prev, c = c_l[t], c_l[t + 1]
             if fgr:
-                q = torch.mm(prev_gates[t], gate_hh_t)
-                for k, name in enumerate(fgr):
-                    view(a_l[t], name, hidden).add_(q[:, k * hidden : (k + 1) * hidden])
+                sig_l[t].addmm_(prev_l[t], gate_hh_t)
             if if_l is not None:
                 if_l[t].addcmul_(c_prev_l[t], p_if)
             if p_i is not None:
@@ -163,8 +178,8 @@ class LSTMKernel:
                 torch.mul(o, y, out=h_l[t + 1])
             elif act_out is None:
                 h_l[t + 1].copy_(c)
-            for dst, src in fgr_l:
-                dst[t].copy_(src[t])
+            if fgr:
+                prev_l[t + 1].copy_(sig_l[t])
         saved = {"gates": gates, "hs": hs, "cs": cs, "w_hh": w_hh, "peep": peep,
                  "gate_hh": gate_hh, "prev_gates": prev_gates}
         return hs[1:], (hs[steps].clone(), cs[steps].clone()), saved
@@ -263,8 +278,14 @@ class LSTMKernel:
         o_sl = slice(self.pos["o"] * hidden, (self.pos["o"] + 1) * hidden) \
             if "o" in self.pos else None
         fgr = spec.full_gate_recurrence
-        fgr_sl = [slice(self.pos[b] * hidden, (self.pos[b] + 1) * hidden) for b in fgr]
         p_row = {k: peep[r] for k, r in self.peep_row.items()} if peep is not None else {}
+        if fgr:  # d(pre-activation) of the fed-back gates: one slice of each row
+            f0, f1 = self.fgr_range[0] * hidden, self.fgr_range[1] * hidden
+            d_sig_l = d_a[:, :, f0:f1].unbind(0)
+            # e = d s_t (through Q, times s'): its o part reaches c_t, its i, f parts c_{t-1}
+            e_o = [(fgr.index("o") * hidden, p_row["o"])] if "o" in fgr and "o" in p_row else []
+            e_if = [(fgr.index(b) * hidden, p_row[b]) for b in ("i", "f")
+                    if b in fgr and b in p_row]
         d_peep = torch.zeros_like(peep) if peep is not None else None
         d_out_l, d_a_l = d_out.unbind(0), d_a.unbind(0)
         d_ac_l = d_a[:, :, c0:c1].view(steps, batch, n_c, hidden).unbind(0)
@@ -282,11 +303,9 @@ class LSTMKernel:
                     dh = torch.addmm(d_out_l[t], d_a_l[t + 1], w_hh)
                 e = None
                 if fgr and t < steps - 1:  # gradient into this step's gates through Q
-                    sig_next = torch.cat([d_a_l[t + 1][:, s] for s in fgr_sl], 1)
-                    e = (sig_next @ gate_hh).mul_(rec_d[j])
-                    e_of = {b: e[:, k * hidden : (k + 1) * hidden] for k, b in enumerate(fgr)}
-                    if "o" in e_of and "o" in p_row:
-                        dc.addcmul_(e_of["o"], p_row["o"])
+                    e = torch.mm(d_sig_l[t + 1], gate_hh).mul_(rec_d[j])
+                    for k, p in e_o:
+                        dc.addcmul_(e[:, k : k + hidden], p)
                 if m is None:
                     dc.add_(dh)
                 else:
@@ -297,11 +316,9 @@ class LSTMKernel:
                 if f_total is not None:
                     dc.mul_(f_total[j])
                 if e is not None:
-                    for b in fgr:
-                        d_a_l[t][:, self.pos[b] * hidden : (self.pos[b] + 1) * hidden].add_(
-                            e_of[b])
-                        if b in ("i", "f") and b in p_row:
-                            dc.addcmul_(e_of[b], p_row[b])
+                    d_sig_l[t].add_(e)
+                    for k, p in e_if:
+                        dc.addcmul_(e[:, k : k + hidden], p)
             if d_peep is not None:
                 self._peephole_grads(d_a, cs, hidden, lo, hi, d_peep, ws["tmp"][: hi - lo])
         dh0 = d_a[0] @ w_hh
@@ -310,8 +327,7 @@ class LSTMKernel:
         if d_peep is not None:
             d_weights.append(d_peep)
         if gate_hh is not None:
-            d_sig = torch.cat([d_a[:, :, s] for s in fgr_sl], 2)
             prev = saved["prev_gates"][:-1]
-            d_weights.append(d_sig.reshape(-1, d_sig.shape[2]).t() @ prev.reshape(
-                -1, prev.shape[2]))
+            d_sig = flat[:, f0:f1]  # (T*B, nH), rows strided: no copy
+            d_weights.append(d_sig.t() @ prev.reshape(-1, prev.shape[2]))
         return d_a, (dh0, dc), tuple(d_weights)
