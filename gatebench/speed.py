@@ -36,6 +36,7 @@ import torch
 from torch import nn
 
 import variants
+from variants.backends import bptt_native
 from variants.cell import cell_class
 from variants.cells import ElmanCell, GRUCell, LSTMCell
 
@@ -227,7 +228,7 @@ def write_markdown(rows: Sequence[Row], skipped: Sequence[str], args: argparse.N
              if args.device.startswith("cuda") else f"CPU, {os.cpu_count()} cores")
     lines += [f"Device: {label}; torch {torch.__version__}; {args.threads} thread(s); "
               f"forward+backward ms, median of {args.repeats}; ratio = median of per-pair "
-              "ratios (q1, q3 its quartiles).", "",
+              f"ratios (q1, q3 its quartiles); {bptt_native.describe()}.", "",
               "Command: `python -m gatebench.speed " + " ".join(sys.argv[1:]) + "`", "",
               "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
@@ -246,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
     if not args.json:
         print(f"forward+backward ms, median of {args.repeats}; torch {torch.__version__}, "
               f"{args.threads} thread(s), input_size={args.input_size or 'H'}, "
-              f"device={args.device}", flush=True)
+              f"device={args.device}; {bptt_native.describe()}", flush=True)
     rows, skipped = [], []
     dtype = getattr(torch, args.dtype)
     for batch, hidden, length in args.size_list:

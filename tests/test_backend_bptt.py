@@ -6,11 +6,21 @@ import pytest
 import torch
 
 import variants
+from variants.backends import bptt_native
 from variants.backends.bptt import run_sequence
 from variants.backends.bptt_gru import GRUKernel
 from variants.backends.bptt_lstm import LSTMKernel, LSTMSpec
 
 STEPS, BATCH, INPUT, HIDDEN = 6, 3, 4, 5
+
+
+@pytest.fixture(autouse=True, params=["native", "torch-ops"])
+def lstm_step_path(request, monkeypatch):
+    """Every test runs twice: with the compiled LSTM step (csrc/lstm_step.c) and without it."""
+    monkeypatch.setenv("GATEBENCH_NATIVE", "1" if request.param == "native" else "0")
+    if request.param == "native":
+        assert bptt_native.steps_for(torch.float64) is not None, "no C compiler for the native step"
+    return request.param
 
 
 def _state(layer, gen, dtype):

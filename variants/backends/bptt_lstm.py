@@ -6,18 +6,24 @@ Equations: `variants.cells.lstm` (Greff et al. 2017, Sec. 2). With a = xp_t + R 
     c = f c_{t-1} + i g,  o = s(a_o + p_o c),  h = o act(c);   absent gates are 1.
 Backward: every per-step derivative factor (d a / d c, d c_{t-1} / d c, d c / d h, d a_o / d h)
 is computed for a chunk of steps at once, so a backward step is one addmm and ~4 pointwise ops.
-Internally the blocks are reordered (o first when it has no peephole) so that the sigmoid gates
-and the blocks driven by d c are contiguous; `permutation` tells the caller the order.
+Internally the blocks are reordered (o first when it has no peephole; g first for fgr) so that
+the sigmoid gates, the blocks driven by d c and the fed-back gates are each contiguous;
+`permutation` tells the caller the order.
+On CPU in float32/float64 the pointwise part of each step (forward and backward) is one call of
+the compiled C step (`bptt_native`, csrc/lstm_step.c) when a C compiler is present; otherwise the
+torch-op path below runs (both tested against the reference engine).
 """
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from variants.backends import bptt_native
 from variants.backends.bptt_activations import activation
 
 CHUNK = 32  # steps whose backward factors are computed together (cache-sized)
@@ -94,6 +100,22 @@ class LSTMKernel:
         k = self.pos[name]
         return t[..., k * hidden : (k + 1) * hidden]
 
+    def native_spec(self, batch: int, hidden: int) -> bptt_native.Spec:
+        """The layout of this kernel for the compiled step (csrc/lstm_step.c)."""
+        fgr = self.spec.full_gate_recurrence
+
+        def offset(b: str) -> int:
+            return self.pos[b] * hidden if b in self.pos else -1
+
+        def code(act) -> int:
+            return bptt_native.ACT_CODES[None if act is None else act.name]
+
+        return bptt_native.Spec(
+            batch, hidden, self.gate_blocks * hidden, offset("i"), offset("f"), offset("g"),
+            offset("o"), int(self.spec.coupled), code(self.rec), code(self.act_in),
+            code(self.act_out), *(self.peep_row.get(b, -1) for b in ("i", "f", "o")),
+            len(fgr) * hidden, *(fgr.index(b) * hidden if b in fgr else -1 for b in "ifo"))
+
     def forward(self, xp: Tensor, state0: tuple[Tensor, ...], weights: tuple[Tensor, ...]):
         spec, rec, pos = self.spec, self.rec, self.pos
         w_hh, rest = weights[0], list(weights[1:])
@@ -105,6 +127,9 @@ class LSTMKernel:
         hs = xp.new_empty(steps + 1, batch, hidden)
         cs = xp.new_empty(steps + 1, batch, hidden)
         hs[0], cs[0] = state0
+        native = bptt_native.steps_for(xp.dtype) if xp.device.type == "cpu" else None
+        if native is not None:
+            return self._forward_native(native, gates, hs, cs, w_hh, peep, gate_hh)
         view = self._views
         a_l, h_l, c_l = (t.unbind(0) for t in (gates, hs, cs))
         early_l = gates[:, :, self.early[0] * hidden : self.early[1] * hidden].unbind(0) \
@@ -183,6 +208,91 @@ class LSTMKernel:
         saved = {"gates": gates, "hs": hs, "cs": cs, "w_hh": w_hh, "peep": peep,
                  "gate_hh": gate_hh, "prev_gates": prev_gates}
         return hs[1:], (hs[steps].clone(), cs[steps].clone()), saved
+
+    def _forward_native(self, native, gates: Tensor, hs: Tensor, cs: Tensor, w_hh: Tensor,
+                        peep: Tensor | None, gate_hh: Tensor | None):
+        """`forward` with the compiled step: per step one addmm_ (two for fgr) and one C call."""
+        step = native[0]
+        steps, batch, gh = gates.shape
+        hidden = hs.shape[2]
+        spec = self.native_spec(batch, hidden)
+        peep = peep.contiguous() if peep is not None else None
+        peep_ptr = peep.data_ptr() if peep is not None else None
+        row, state = batch * gh * gates.element_size(), batch * hidden * hs.element_size()
+        g0, h0, c0 = gates.data_ptr(), hs.data_ptr(), cs.data_ptr()
+        a_l, h_l = gates.unbind(0), hs.unbind(0)
+        fgr = self.spec.full_gate_recurrence
+        prev_gates = gates.new_zeros(steps + 1, batch, len(fgr) * hidden) if fgr else None
+        if fgr:
+            sig_l = gates[:, :, self.fgr_range[0] * hidden : self.fgr_range[1] * hidden].unbind(0)
+            prev_l = prev_gates.unbind(0)
+            gate_hh_t = gate_hh.t()
+        w_t, spec_ref = w_hh.t(), ctypes.byref(spec)
+        for t in range(steps):
+            a_l[t].addmm_(h_l[t], w_t)
+            if fgr:
+                sig_l[t].addmm_(prev_l[t], gate_hh_t)
+            step(spec_ref, g0 + t * row, c0 + t * state, c0 + (t + 1) * state,
+                 h0 + (t + 1) * state, peep_ptr)
+            if fgr:
+                prev_l[t + 1].copy_(sig_l[t])
+        saved = {"gates": gates, "hs": hs, "cs": cs, "w_hh": w_hh, "peep": peep,
+                 "gate_hh": gate_hh, "prev_gates": prev_gates, "native_backward": native[1]}
+        return hs[1:], (hs[steps].clone(), cs[steps].clone()), saved
+
+    def _backward_native(self, step, saved: dict[str, Any], d_out: Tensor,
+                         d_final: tuple[Tensor, ...]):
+        """`backward` with the compiled step: per step one addmm (two for fgr) and one C call."""
+        hs, cs, gates, w_hh, peep = (saved[k] for k in ("hs", "cs", "gates", "w_hh", "peep"))
+        gate_hh = saved["gate_hh"]
+        steps, batch, gh = gates.shape
+        hidden = hs.shape[2]
+        spec = self.native_spec(batch, hidden)
+        d_a = gates  # overwritten step by step with d(pre-activation)
+        row, state = batch * gh * gates.element_size(), batch * hidden * hs.element_size()
+        g0, c0 = gates.data_ptr(), cs.data_ptr()
+        dh = torch.add(d_out[steps - 1], d_final[0])
+        dc = d_final[1].contiguous().clone()
+        work = gates.new_empty(11 * hidden)
+        peep_ptr = peep.data_ptr() if peep is not None else None
+        fgr = self.spec.full_gate_recurrence
+        if fgr:
+            f0, f1 = self.fgr_range[0] * hidden, self.fgr_range[1] * hidden
+            d_sig_l = d_a[:, :, f0:f1].unbind(0)
+            q = gates.new_empty(batch, f1 - f0)
+        d_out_l, d_a_l = d_out.unbind(0), d_a.unbind(0)
+        dh_ptr, dc_ptr, work_ptr = dh.data_ptr(), dc.data_ptr(), work.data_ptr()
+        spec_ref = ctypes.byref(spec)
+        for t in range(steps - 1, -1, -1):
+            q_ptr = None
+            if t < steps - 1:
+                torch.addmm(d_out_l[t], d_a_l[t + 1], w_hh, out=dh)
+                if fgr:
+                    torch.mm(d_sig_l[t + 1], gate_hh, out=q)
+                    q_ptr = q.data_ptr()
+            step(spec_ref, g0 + t * row, c0 + t * state, c0 + (t + 1) * state, dh_ptr, dc_ptr,
+                 q_ptr, peep_ptr, work_ptr)
+        d_weights = self._weight_grads(d_a, hs, cs, peep, saved["prev_gates"], hidden)
+        return d_a, (d_a[0] @ w_hh, dc), d_weights
+
+    def _weight_grads(self, d_a: Tensor, hs: Tensor, cs: Tensor, peep: Tensor | None,
+                      prev_gates: Tensor | None, hidden: int) -> tuple[Tensor, ...]:
+        """dW_hh, d peephole, dQ as matmuls (or chunked sums) over all steps."""
+        steps = d_a.shape[0]
+        flat = d_a.view(-1, d_a.shape[2])
+        d_weights: list[Tensor] = [flat.t() @ hs[:-1].reshape(-1, hidden)]
+        if peep is not None:
+            d_peep = torch.zeros_like(peep)
+            tmp = d_a.new_empty(min(CHUNK, steps), d_a.shape[1], hidden)
+            for hi in range(steps, 0, -CHUNK):
+                lo = max(0, hi - CHUNK)
+                self._peephole_grads(d_a, cs, hidden, lo, hi, d_peep, tmp[: hi - lo])
+            d_weights.append(d_peep)
+        if prev_gates is not None:
+            f0, f1 = self.fgr_range[0] * hidden, self.fgr_range[1] * hidden
+            prev = prev_gates[:-1]
+            d_weights.append(flat[:, f0:f1].t() @ prev.reshape(-1, prev.shape[2]))
+        return tuple(d_weights)
 
     def _workspace(self, like: Tensor, rows: int, batch: int, hidden: int) -> dict[str, Tensor]:
         """Chunk-sized buffers for the backward factors, allocated once per backward pass."""
@@ -267,6 +377,8 @@ class LSTMKernel:
             d_peep[r] += tmp.sum((0, 1))
 
     def backward(self, saved: dict[str, Any], d_out: Tensor, d_final: tuple[Tensor, ...]):
+        if saved.get("native_backward") is not None:
+            return self._backward_native(saved["native_backward"], saved, d_out, d_final)
         spec = self.spec
         hs, cs, gates, w_hh, peep = (saved[k] for k in ("hs", "cs", "gates", "w_hh", "peep"))
         gate_hh = saved["gate_hh"]
@@ -286,7 +398,6 @@ class LSTMKernel:
             e_o = [(fgr.index("o") * hidden, p_row["o"])] if "o" in fgr and "o" in p_row else []
             e_if = [(fgr.index(b) * hidden, p_row[b]) for b in ("i", "f")
                     if b in fgr and b in p_row]
-        d_peep = torch.zeros_like(peep) if peep is not None else None
         d_out_l, d_a_l = d_out.unbind(0), d_a.unbind(0)
         d_ac_l = d_a[:, :, c0:c1].view(steps, batch, n_c, hidden).unbind(0)
         d_ao_l = d_a[:, :, o_sl].unbind(0) if o_sl is not None else None
@@ -319,15 +430,5 @@ class LSTMKernel:
                     d_sig_l[t].add_(e)
                     for k, p in e_if:
                         dc.addcmul_(e[:, k : k + hidden], p)
-            if d_peep is not None:
-                self._peephole_grads(d_a, cs, hidden, lo, hi, d_peep, ws["tmp"][: hi - lo])
-        dh0 = d_a[0] @ w_hh
-        flat = d_a.view(-1, d_a.shape[2])
-        d_weights: list[Tensor] = [flat.t() @ hs[:-1].reshape(-1, hidden)]
-        if d_peep is not None:
-            d_weights.append(d_peep)
-        if gate_hh is not None:
-            prev = saved["prev_gates"][:-1]
-            d_sig = flat[:, f0:f1]  # (T*B, nH), rows strided: no copy
-            d_weights.append(d_sig.t() @ prev.reshape(-1, prev.shape[2]))
-        return d_a, (dh0, dc), tuple(d_weights)
+        d_weights = self._weight_grads(d_a, hs, cs, peep, saved["prev_gates"], hidden)
+        return d_a, (d_a[0] @ w_hh, dc), d_weights

@@ -1,0 +1,139 @@
+"""The compiled pointwise step of the `bptt` LSTM kernel: csrc/lstm_step.c, built on first use.
+
+At small B*H a `bptt` step is dominated by per-op dispatch (a torch op costs a few microseconds
+whatever its size) and by torch's CPU tanh (~4 ns an element); one C call per step does the
+whole pointwise forward (or backward) of a step instead. The source is compiled with the system
+C compiler (``$CC``, default ``cc``) into ``$GATEBENCH_CACHE`` (default
+``~/.cache/gatebench``), once per source, flags and machine; concurrent first builds are safe
+(atomic rename). Without a compiler, or with ``GATEBENCH_NATIVE=0``, the kernel runs its torch-op
+path instead (same results to rounding; tested both ways).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import tempfile
+import warnings
+from pathlib import Path
+
+import torch
+
+SOURCE = Path(__file__).with_name("csrc") / "lstm_step.c"
+ENABLE_ENV = "GATEBENCH_NATIVE"  # "0": never use the compiled step
+ACT_CODES = {None: 0, "identity": 0, "linear": 0, "sigmoid": 1, "tanh": 2, "hard_sigmoid": 3,
+             "relu": 4}
+SUFFIX = {torch.float32: "_f32", torch.float64: "_f64"}
+
+
+class Spec(ctypes.Structure):
+    """`lstm_spec` of lstm_step.c: sizes, block offsets (-1 absent), activation codes."""
+
+    _fields_ = [(name, ctypes.c_int64) for name in (
+        "batch", "hidden", "row", "off_i", "off_f", "off_g", "off_o", "coupled",
+        "act_rec", "act_in", "act_out", "peep_i", "peep_f", "peep_o",
+        "q_row", "q_i", "q_f", "q_o")]
+
+
+def _cpu_flags() -> set[str]:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def compile_flags() -> list[str]:
+    """C flags: -O3, plus AVX2/FMA where this CPU has them (the cache key includes them)."""
+    flags = ["-O3", "-std=c11", "-fPIC", "-fno-math-errno", "-fno-trapping-math"]
+    if platform.machine() in ("x86_64", "AMD64") and {"avx2", "fma"} <= _cpu_flags():
+        flags += ["-mavx2", "-mfma"]
+    return flags
+
+
+def cache_dir() -> Path:
+    """Where built libraries live: $GATEBENCH_CACHE, else $XDG_CACHE_HOME/gatebench."""
+    if os.environ.get("GATEBENCH_CACHE"):
+        return Path(os.environ["GATEBENCH_CACHE"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "gatebench"
+
+
+def build(compiler: str | None = None) -> Path:
+    """Compile lstm_step.c (float and double entry points) into the cache; returns the .so."""
+    compiler = compiler or os.environ.get("CC", "cc")
+    if shutil.which(compiler) is None:
+        raise FileNotFoundError(f"C compiler {compiler!r} not found")
+    flags = compile_flags()
+    key = hashlib.sha256(SOURCE.read_bytes() + " ".join([compiler, *flags,
+                         platform.machine()]).encode()).hexdigest()[:16]
+    target = cache_dir() / f"lstm_step-{key}.so"
+    if target.exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        objects = []
+        for real, suffix in (("float", "_f32"), ("double", "_f64")):
+            obj = Path(tmp) / f"lstm_step{suffix}.o"
+            defines = [] if real == "float" else ["-DREAL=double", "-DSUFFIX=_f64"]
+            subprocess.run([compiler, *flags, *defines, "-c", str(SOURCE), "-o", str(obj)],
+                           check=True, capture_output=True, text=True)
+            objects.append(str(obj))
+        built = Path(tmp) / "lstm_step.so"
+        subprocess.run([compiler, "-shared", *objects, "-o", str(built), "-lm"], check=True,
+                       capture_output=True, text=True)
+        os.replace(built, target)  # atomic: a concurrent build of the same key is harmless
+    return target
+
+
+@functools.cache
+def _library() -> ctypes.CDLL | None:
+    try:
+        library = ctypes.CDLL(str(build()))
+    except (OSError, subprocess.CalledProcessError) as error:
+        detail = getattr(error, "stderr", "") or error
+        warnings.warn(f"bptt backend: the compiled LSTM step is unavailable ({detail}); "
+                      "running its torch-op path", RuntimeWarning, stacklevel=3)
+        return None
+    pointer = ctypes.c_void_p
+    for suffix in SUFFIX.values():
+        forward = getattr(library, f"lstm_forward_step{suffix}")
+        forward.argtypes = [ctypes.POINTER(Spec)] + [pointer] * 5
+        forward.restype = None
+        backward = getattr(library, f"lstm_backward_step{suffix}")
+        backward.argtypes = [ctypes.POINTER(Spec)] + [pointer] * 8
+        backward.restype = None
+    return library
+
+
+def enabled() -> bool:
+    """Whether the compiled step may be used (``GATEBENCH_NATIVE`` is not ``0``)."""
+    return os.environ.get(ENABLE_ENV, "1") != "0"
+
+
+def steps_for(dtype: torch.dtype):
+    """(forward, backward) C functions for `dtype`, or None (bfloat16, disabled, no compiler)."""
+    if dtype not in SUFFIX or not enabled():
+        return None
+    library = _library()
+    if library is None:
+        return None
+    suffix = SUFFIX[dtype]
+    return (getattr(library, f"lstm_forward_step{suffix}"),
+            getattr(library, f"lstm_backward_step{suffix}"))
+
+
+def describe() -> str:
+    """One line for benchmark headers: which path the `bptt` LSTM kernel takes on CPU."""
+    if not enabled():
+        return f"bptt LSTM step: torch ops ({ENABLE_ENV}=0)"
+    if _library() is None:
+        return "bptt LSTM step: torch ops (no C compiler)"
+    return f"bptt LSTM step: compiled C ({' '.join(compile_flags())})"

@@ -1,0 +1,251 @@
+/* Fused pointwise step of the configurable LSTM for gatebench's `bptt` backend (CPU).
+ *
+ * The recurrent matmuls stay in torch; one call here replaces the 6-10 torch ops of a forward
+ * step and the 4-5 of a backward step (each a few microseconds of dispatch at small B*H), in one
+ * pass over each batch row. Equations and storage: variants/backends/bptt_lstm.py (Greff et al.
+ * 2017, Sec. 2). Compiled twice by variants/backends/bptt_native.py: REAL=float (_f32 names) and
+ * REAL=double (_f64 names).
+ */
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifndef REAL
+#define REAL float
+#define SUFFIX _f32
+#define REAL_IS_FLOAT 1
+#endif
+
+#define CAT2(a, b) a##b
+#define CAT(a, b) CAT2(a, b)
+#define NAME(x) CAT(x, SUFFIX)
+
+enum { ACT_IDENTITY = 0, ACT_SIGMOID = 1, ACT_TANH = 2, ACT_HARD_SIGMOID = 3, ACT_RELU = 4 };
+
+/* Must match `_Spec` in bptt_native.py: all int64 fields, in this order. */
+typedef struct {
+    int64_t batch, hidden, row;          /* row: elements of one gate row (G*H) */
+    int64_t off_i, off_f, off_g, off_o;  /* block offsets within a gate row; -1 when absent */
+    int64_t coupled;                     /* CIFG: f = 1 - i */
+    int64_t act_rec, act_in, act_out;    /* ACT_* codes */
+    int64_t peep_i, peep_f, peep_o;      /* row of the peephole weight; -1 when absent */
+    int64_t q_row, q_i, q_f, q_o;        /* fgr: row length of q and block offsets; -1 absent */
+} lstm_spec;
+
+#ifdef REAL_IS_FLOAT
+/* exp and tanh as branch-free polynomials (Cephes expf/tanhf), so the loops vectorise. */
+static inline float exp_real(float x) {
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 88.3f ? 88.3f : x;
+    float n = floorf(x * 1.44269504088896341f + 0.5f);
+    float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+
+static inline float tanh_real(float x) {
+    float ax = x < 0 ? -x : x;
+    float t = exp_real(-2.0f * ax);
+    float big = (1.0f - t) / (1.0f + t);
+    big = x < 0 ? -big : big;
+    float z = x * x;
+    float small = ((((-5.70498872745e-3f * z + 2.06390887954e-2f) * z - 5.37397155531e-2f) * z
+                    + 1.33314422036e-1f) * z - 3.33332819422e-1f) * z * x + x;
+    return ax < 0.625f ? small : big;
+}
+#else
+static inline double exp_real(double x) { return exp(x); }
+static inline double tanh_real(double x) { return tanh(x); }
+#endif
+
+/* y = act(x) in place over n elements; the switch sits outside the loops. */
+static void act_inplace(int64_t kind, REAL *x, int64_t n) {
+    int64_t j;
+    switch (kind) {
+    case ACT_SIGMOID:
+        for (j = 0; j < n; j++) x[j] = (REAL)1 / ((REAL)1 + exp_real(-x[j]));
+        break;
+    case ACT_TANH:
+        for (j = 0; j < n; j++) x[j] = tanh_real(x[j]);
+        break;
+    case ACT_HARD_SIGMOID:
+        for (j = 0; j < n; j++) {
+            REAL y = x[j] * (REAL)0.2 + (REAL)0.5;
+            y = y < 0 ? 0 : y;
+            x[j] = y > 1 ? 1 : y;
+        }
+        break;
+    case ACT_RELU:
+        for (j = 0; j < n; j++) x[j] = x[j] > 0 ? x[j] : 0;
+        break;
+    default:
+        break;
+    }
+}
+
+/* d act / dx from the output y, written into out. */
+static void act_derivative(int64_t kind, const REAL *y, REAL *out, int64_t n) {
+    int64_t j;
+    switch (kind) {
+    case ACT_SIGMOID:
+        for (j = 0; j < n; j++) out[j] = y[j] * ((REAL)1 - y[j]);
+        break;
+    case ACT_TANH:
+        for (j = 0; j < n; j++) out[j] = (REAL)1 - y[j] * y[j];
+        break;
+    case ACT_HARD_SIGMOID:
+        for (j = 0; j < n; j++) out[j] = (y[j] > 0 && y[j] < 1) ? (REAL)0.2 : 0;
+        break;
+    case ACT_RELU:
+        for (j = 0; j < n; j++) out[j] = y[j] > 0 ? 1 : 0;
+        break;
+    default:
+        for (j = 0; j < n; j++) out[j] = 1;
+        break;
+    }
+}
+
+/* Forward of one step. On entry gates holds the pre-activations a = xp + R h (+ Q s) of step t
+ * (B rows of `row`); on exit the activations i, f, g, o. Writes c_t and h_t. */
+void NAME(lstm_forward_step)(const lstm_spec *s, REAL *gates, const REAL *c_prev, REAL *c,
+                             REAL *h, const REAL *peep) {
+    const int64_t H = s->hidden;
+    for (int64_t b = 0; b < s->batch; b++) {
+        REAL *a = gates + b * s->row;
+        const REAL *cp = c_prev + b * H;
+        REAL *cn = c + b * H, *hn = h + b * H;
+        REAL *ai = s->off_i >= 0 ? a + s->off_i : 0;
+        REAL *af = s->off_f >= 0 ? a + s->off_f : 0;
+        REAL *ag = a + s->off_g;
+        REAL *ao = s->off_o >= 0 ? a + s->off_o : 0;
+        if (ai && s->peep_i >= 0) {
+            const REAL *p = peep + s->peep_i * H;
+            for (int64_t j = 0; j < H; j++) ai[j] += p[j] * cp[j];
+        }
+        if (af && s->peep_f >= 0) {
+            const REAL *p = peep + s->peep_f * H;
+            for (int64_t j = 0; j < H; j++) af[j] += p[j] * cp[j];
+        }
+        if (ai) act_inplace(s->act_rec, ai, H);
+        if (af) act_inplace(s->act_rec, af, H);
+        act_inplace(s->act_in, ag, H);
+        if (s->coupled) {
+            for (int64_t j = 0; j < H; j++) cn[j] = cp[j] + ai[j] * (ag[j] - cp[j]);
+        } else if (ai && af) {
+            for (int64_t j = 0; j < H; j++) cn[j] = af[j] * cp[j] + ai[j] * ag[j];
+        } else if (af) {
+            for (int64_t j = 0; j < H; j++) cn[j] = af[j] * cp[j] + ag[j];
+        } else if (ai) {
+            for (int64_t j = 0; j < H; j++) cn[j] = cp[j] + ai[j] * ag[j];
+        } else {
+            for (int64_t j = 0; j < H; j++) cn[j] = cp[j] + ag[j];
+        }
+        memcpy(hn, cn, (size_t)H * sizeof(REAL));
+        act_inplace(s->act_out, hn, H); /* y = act(c), then h = o y */
+        if (ao) {
+            if (s->peep_o >= 0) {
+                const REAL *p = peep + s->peep_o * H;
+                for (int64_t j = 0; j < H; j++) ao[j] += p[j] * cn[j];
+            }
+            act_inplace(s->act_rec, ao, H);
+            for (int64_t j = 0; j < H; j++) hn[j] *= ao[j];
+        }
+    }
+}
+
+/* The per-element backward of the o block and of the c blocks, over one batch row (restrict
+ * parameters: the row's blocks never overlap, so the loops vectorise without alias checks). */
+static void backward_o(int64_t H, const REAL *restrict qo, const REAL *restrict rd_o,
+                       const REAL *restrict g_h, const REAL *restrict y, const REAL *restrict dy,
+                       const REAL *restrict po, REAL *restrict g_c, REAL *restrict ao) {
+    for (int64_t j = 0; j < H; j++) {
+        REAL e_o = qo[j] * rd_o[j];
+        REAL d_ao = g_h[j] * y[j] * rd_o[j];
+        g_c[j] += g_h[j] * ao[j] * dy[j] + (d_ao + e_o) * po[j];
+        ao[j] = d_ao + e_o;
+    }
+}
+
+static void backward_c(int64_t H, REAL coupled, const REAL *restrict iv, const REAL *restrict fv,
+                       const REAL *restrict cp, const REAL *restrict rd_i,
+                       const REAL *restrict rd_f, const REAL *restrict dg,
+                       const REAL *restrict pi, const REAL *restrict pf,
+                       const REAL *restrict qi, const REAL *restrict qf, REAL *restrict g_c,
+                       REAL *restrict ai, REAL *restrict af, REAL *restrict ag) {
+    for (int64_t j = 0; j < H; j++) {
+        REAL dcv = g_c[j], i = iv[j], f = fv[j], g = ag[j], cpj = cp[j];
+        REAL k_i = (g - coupled * cpj) * rd_i[j];
+        REAL k_f = cpj * rd_f[j];
+        REAL f_total = coupled * (1 - i) + (1 - coupled) * f + k_i * pi[j] + k_f * pf[j];
+        REAL e_i = qi[j] * rd_i[j], e_f = qf[j] * rd_f[j];
+        ai[j] = dcv * k_i + e_i;
+        af[j] = dcv * k_f + e_f;
+        ag[j] = dcv * i * dg[j];
+        g_c[j] = dcv * f_total + e_i * pi[j] + e_f * pf[j];
+    }
+}
+
+/* Backward of one step. gates holds step t's activations and is overwritten with d a_t.
+ * dh: total gradient into h_t. dc: on entry the gradient carried into c_t from step t+1, on exit
+ * the gradient into c_{t-1}. q (fgr, or NULL): d s_{t+1} Q, the gradient into this step's
+ * fed-back gates s_t before their derivative. work: 11 H scratch values. An absent block reads
+ * as ones or zeros and writes into scratch, so every loop is branch-free and vectorises. */
+void NAME(lstm_backward_step)(const lstm_spec *s, REAL *gates, const REAL *c_prev,
+                              const REAL *c, const REAL *dh, REAL *dc, const REAL *q,
+                              const REAL *peep, REAL *work) {
+    const int64_t H = s->hidden, row = s->row, q_row = s->q_row;
+    const int64_t off_i = s->off_i, off_f = s->off_f, off_g = s->off_g, off_o = s->off_o;
+    const int64_t q_i = q ? s->q_i : -1, q_f = q ? s->q_f : -1, q_o = q ? s->q_o : -1;
+    const REAL coupled = s->coupled ? 1 : 0;
+    REAL *restrict y = work, *restrict dy = work + H, *restrict rd_i = work + 2 * H;
+    REAL *restrict rd_f = work + 3 * H, *restrict rd_o = work + 4 * H, *restrict dg = work + 5 * H;
+    REAL *restrict e = work + 6 * H, *restrict ones = work + 7 * H, *restrict zeros = work + 8 * H;
+    REAL *restrict scratch_i = work + 9 * H, *restrict scratch_f = work + 10 * H;
+    for (int64_t j = 0; j < H; j++) { ones[j] = 1; zeros[j] = 0; }
+    const REAL *restrict pi = s->peep_i >= 0 ? peep + s->peep_i * H : zeros;
+    const REAL *restrict pf = s->peep_f >= 0 ? peep + s->peep_f * H : zeros;
+    const REAL *restrict po = s->peep_o >= 0 ? peep + s->peep_o * H : zeros;
+    for (int64_t b = 0; b < s->batch; b++) {
+        REAL *a = gates + b * row;
+        const REAL *restrict cp = c_prev + b * H, *restrict cn = c + b * H;
+        const REAL *restrict g_h = dh + b * H;
+        REAL *restrict g_c = dc + b * H;
+        const REAL *qb = q ? q + b * q_row : 0;
+        REAL *restrict ag = a + off_g;
+        memcpy(y, cn, (size_t)H * sizeof(REAL));
+        act_inplace(s->act_out, y, H);
+        act_derivative(s->act_out, y, dy, H);
+        if (off_o >= 0) {  /* h = o y: d a_o = dh y o' (+ e_o); dc += dh (o y' + y o' p_o) + e_o p_o */
+            REAL *restrict ao = a + off_o;
+            act_derivative(s->act_rec, ao, rd_o, H);
+            const REAL *restrict qo = q_o >= 0 ? qb + q_o : zeros;
+            backward_o(H, qo, rd_o, g_h, y, dy, po, g_c, ao);
+        } else {
+            for (int64_t j = 0; j < H; j++) g_c[j] += g_h[j] * dy[j];
+        }
+        /* c blocks: d a = dc K, then dc <- dc F (+ the i, f peephole paths of e) */
+        REAL *restrict ai = off_i >= 0 ? a + off_i : scratch_i;
+        REAL *restrict af = off_f >= 0 ? a + off_f : scratch_f;
+        const REAL *iv = off_i >= 0 ? ai : ones;
+        if (off_i >= 0) act_derivative(s->act_rec, ai, rd_i, H);
+        else memcpy(rd_i, zeros, (size_t)H * sizeof(REAL));
+        if (off_f >= 0) act_derivative(s->act_rec, af, rd_f, H);
+        else memcpy(rd_f, zeros, (size_t)H * sizeof(REAL));
+        act_derivative(s->act_in, ag, dg, H);
+        const REAL *fv = off_f >= 0 ? af : ones;
+        const REAL *restrict qi = q_i >= 0 ? qb + q_i : zeros;
+        const REAL *restrict qf = q_f >= 0 ? qb + q_f : zeros;
+        for (int64_t j = 0; j < H; j++) e[j] = iv[j];  /* i, read before ai is overwritten */
+        for (int64_t j = 0; j < H; j++) y[j] = fv[j];  /* f (y is free again) */
+        backward_c(H, coupled, e, y, cp, rd_i, rd_f, dg, pi, pf, qi, qf, g_c, ai, af, ag);
+    }
+}
