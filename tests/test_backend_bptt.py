@@ -204,3 +204,17 @@ def test_lstm_kernel_rejects_a_gate_recurrence_it_cannot_lay_out(fed_back):
     # the kernel keeps the fed-back gates in one slice (Q's order, 'o' last) beside the c blocks
     with pytest.raises(ValueError, match="bptt lstm"):
         LSTMKernel(LSTMSpec(full_gate_recurrence=fed_back))
+
+
+def test_lstm_kernel_on_a_non_contiguous_projection_matches_the_contiguous_one():
+    # the compiled step needs contiguous gate rows; a strided xp takes the torch-op path instead
+    gen = torch.Generator().manual_seed(8)
+    kernel = LSTMKernel(LSTMSpec(peephole_gates=("i", "f", "o")))
+    xp = torch.randn(5, 20, 3, generator=gen, dtype=torch.float64).transpose(1, 2)  # (5, 3, 20)
+    state = (torch.randn(3, 5, generator=gen, dtype=torch.float64),) * 2
+    weights = (torch.randn(20, 5, generator=gen, dtype=torch.float64),
+               torch.randn(3, 5, generator=gen, dtype=torch.float64))
+    out, final, _ = kernel.forward(xp.clone(memory_format=torch.preserve_format), state, weights)
+    ref_out, ref_final, _ = kernel.forward(xp.contiguous(), state, weights)
+    torch.testing.assert_close(out, ref_out, atol=1e-12, rtol=0)
+    torch.testing.assert_close(final[1], ref_final[1], atol=1e-12, rtol=0)

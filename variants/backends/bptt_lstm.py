@@ -127,7 +127,8 @@ class LSTMKernel:
         hs = xp.new_empty(steps + 1, batch, hidden)
         cs = xp.new_empty(steps + 1, batch, hidden)
         hs[0], cs[0] = state0
-        native = bptt_native.steps_for(xp.dtype) if xp.device.type == "cpu" else None
+        native = bptt_native.steps_for(xp.dtype) \
+            if xp.device.type == "cpu" and xp.is_contiguous() else None
         if native is not None:
             return self._forward_native(native, gates, hs, cs, w_hh, peep, gate_hh)
         view = self._views
