@@ -47,3 +47,24 @@ def test_triton_on_cpu_without_interpreter_is_refused(monkeypatch):
     layer = variants.build("lstm", 3, 4, backend="triton")
     with pytest.raises(ValueError, match="backend='triton' needs CUDA tensors"):
         layer(torch.randn(5, 2, 3))
+
+
+@pytest.mark.parametrize(("name", "options", "expected"), [
+    ("lstm", {}, "cudnn"),  # torch's own math: cuDNN's fused kernel
+    ("gru", {}, "cudnn"),
+    ("rnn", {"nonlinearity": "relu"}, "cudnn"),
+    ("lstm", {"recurrent_activation": "hard_sigmoid"}, "triton"),  # not torch's math any more
+    ("peephole", {}, "triton"),
+    ("cifg", {}, "triton"),
+    ("fgr", {}, "bptt"),  # no Triton kernel
+    ("gru_cho", {}, "bptt"),
+])
+def test_auto_on_cuda_picks_cudnn_for_torchs_math_and_triton_for_the_rest(name, options,
+                                                                           expected):
+    pytest.importorskip("triton")
+    from variants.backends.auto_select import choose_for_device
+
+    layer = variants.build(name, 3, 4, **options)
+    assert choose_for_device(layer.cell, "cuda") == expected
+    assert choose_for_device(layer.cell, "cuda", torch.ones(2, 4)) == "reference"
+    assert choose_for_device(layer.cell, "cpu") == "bptt"

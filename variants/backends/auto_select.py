@@ -1,8 +1,14 @@
-"""Backend `auto`: triton on CUDA, bptt on CPU, the reference loop where neither can serve.
+"""Backend `auto`: the fastest measured backend that serves the cell on the input's device.
 
-Falls back to `reference` (documented, never silent in the layer's repr: the choice is
-`choose_backend(cell, x, recurrent_mask)`) for cells without a kernel, for recurrent_dropout in
-training, and for CUDA when triton is not installed.
+- CUDA: `cudnn` for the variants whose math is torch's own (rnn, lstm, gru with default
+  activations): cuDNN's fused kernels beat the first Triton kernel by 2.4-4.4x at H <= 128
+  (ANCHORS.md, H200); `triton` for every other variant it serves; else `bptt`.
+- CPU: `bptt` (within 1.2x of torch's fused modules or faster, results/speed/cpu-2core.md).
+- `reference` for cells without a kernel, for recurrent_dropout in training, and on CUDA without
+  triton for variants cuDNN cannot run.
+
+The choice is `choose_backend(cell, x, recurrent_mask)`, never silent: tests and the speed
+table name it.
 """
 
 from __future__ import annotations
@@ -15,11 +21,15 @@ from variants.cell import Cell
 from variants.engine import LayerWeights, run_reference
 
 
-def choose_backend(cell: Cell, x: Tensor, recurrent_mask: Tensor | None) -> str:
-    """The backend `auto` uses for this cell and input."""
+def choose_for_device(cell: Cell, device_type: str, recurrent_mask: Tensor | None = None) -> str:
+    """The backend `auto` uses for this cell on a device of type `device_type` ("cuda", "cpu")."""
     if recurrent_mask is not None:
         return "reference"
-    if x.is_cuda:
+    if device_type == "cuda":
+        from variants.backends.torch_fused import torch_mode
+
+        if torch_mode(cell) is not None:
+            return "cudnn"
         if importlib.util.find_spec("triton") is None:
             return "reference"
         from variants.backends.triton_backend import triton_spec
@@ -32,6 +42,11 @@ def choose_backend(cell: Cell, x: Tensor, recurrent_mask: Tensor | None) -> str:
     from variants.backends.bptt_kernels import has_kernel
 
     return "bptt" if has_kernel(cell) else "reference"
+
+
+def choose_backend(cell: Cell, x: Tensor, recurrent_mask: Tensor | None) -> str:
+    """The backend `auto` uses for this cell and input."""
+    return choose_for_device(cell, "cuda" if x.is_cuda else "cpu", recurrent_mask)
 
 
 def run_auto(
