@@ -19,7 +19,8 @@ PYEOF
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.max.sm --format=csv || true
 
 echo "== correctness on the GPU =="
-timeout 240 "$PY" -m pytest -q -x -p no:cacheprovider tests/test_backend_triton.py
+timeout 240 "$PY" -m pytest -q -x -p no:cacheprovider tests/test_backend_triton.py \
+    tests/test_backend_select.py
 
 echo "== speed =="
 FUSED="rnn lstm gru peephole cifg nig nfg nog niaf noaf"

@@ -68,3 +68,21 @@ def test_auto_on_cuda_picks_cudnn_for_torchs_math_and_triton_for_the_rest(name, 
     assert choose_for_device(layer.cell, "cuda") == expected
     assert choose_for_device(layer.cell, "cuda", torch.ones(2, 4)) == "reference"
     assert choose_for_device(layer.cell, "cpu") == "bptt"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="cuDNN needs a CUDA device "
+                    "(scripts/gpu_check.sh runs this on a GPU machine)")
+@pytest.mark.parametrize("name", ["lstm", "gru", "rnn"])
+def test_cudnn_backend_trains_on_cuda(name):
+    # `auto` sends these variants to cuDNN on CUDA: its backward must run and match the loop
+    gen = torch.Generator().manual_seed(0)
+    layer = variants.build(name, 3, 4, dtype=torch.float64, generator=gen).cuda()
+    x = torch.randn(6, 2, 3, dtype=torch.float64, generator=gen).cuda()
+    grads = {}
+    for backend in ("cudnn", "reference"):
+        layer.backend = backend
+        layer.zero_grad()
+        layer(x)[0].pow(2).sum().backward()
+        grads[backend] = [p.grad.clone() for p in layer.parameters()]
+    for a, b in zip(grads["cudnn"], grads["reference"], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-8, rtol=1e-8)

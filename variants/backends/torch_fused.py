@@ -1,11 +1,17 @@
 """Backend `cudnn`: torch's own fused RNN/LSTM/GRU op (cuDNN on CUDA, oneDNN/ATen on CPU).
 
 Serves only variants whose math is torch's (`rnn`, `lstm`, `gru`, each with default
-activations and no peepholes); anything else is a ValueError. Used as the speed baseline and
-for users who want torch's kernel behind the gatebench layer.
+activations and no peepholes); anything else is a ValueError. Used as the speed baseline, by
+`auto` on CUDA for those variants, and for users who want torch's kernel behind the layer.
+The layer's weights are separate parameters, not cuDNN's flat buffer, so on CUDA cuDNN copies
+them into one each call (weights only: small next to the activations); torch's warning about
+that ("not part of single contiguous chunk") is silenced here.
 """
 
 from __future__ import annotations
+
+import contextlib
+import warnings
 
 import torch
 from torch import Tensor
@@ -50,8 +56,27 @@ def run_torch_fused(
         flat += [weights.bias_ih, weights.bias_hh]
     if reverse:
         x = x.flip(0)
+    with _quiet_weight_format() if x.is_cuda else contextlib.nullcontext():
+        out, final = _run(mode, x, state, flat, has_bias)
+    if reverse:
+        out = out.flip(0)
+    return out, final
+
+
+@contextlib.contextmanager
+def _quiet_weight_format():
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*not part of single contiguous chunk")
+        yield
+
+
+def _run(mode: str, x: Tensor, state: tuple[Tensor, ...], flat: list[Tensor],
+         has_bias: bool) -> tuple[Tensor, tuple[Tensor, ...]]:
     hx = tuple(s.unsqueeze(0) for s in state)
-    args = (has_bias, 1, 0.0, False, False, False)  # layers, dropout, train, bidir, batch_first
+    # train=True whenever a backward may follow: cuDNN keeps its reserve space only then ("cudnn
+    # RNN backward can only be called in training mode"); dropout is 0, so nothing else changes
+    train = torch.is_grad_enabled()
+    args = (has_bias, 1, 0.0, train, False, False)  # layers, dropout, train, bidir, batch_first
     if mode == "lstm":
         out, h, c = torch._VF.lstm(x, hx, flat, *args)
         final = (h[0], c[0])
@@ -62,6 +87,4 @@ def run_torch_fused(
         op = torch._VF.rnn_tanh if mode == "rnn_tanh" else torch._VF.rnn_relu
         out, h = op(x, hx[0], flat, *args)
         final = (h[0],)
-    if reverse:
-        out = out.flip(0)
     return out, final
