@@ -16,7 +16,7 @@ STEPS, BATCH, INPUT, HIDDEN = 6, 3, 4, 5
 
 @pytest.fixture(autouse=True, params=["native", "torch-ops"])
 def lstm_step_path(request, monkeypatch):
-    """Every test runs twice: with the compiled LSTM step (csrc/lstm_step.c) and without it."""
+    """Every test runs twice: with the compiled LSTM step (csrc/bptt_steps.c) and without it."""
     monkeypatch.setenv("GATEBENCH_NATIVE", "1" if request.param == "native" else "0")
     if request.param == "native":
         assert bptt_native.steps_for(torch.float64) is not None, "no C compiler for the native step"

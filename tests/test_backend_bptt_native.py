@@ -49,9 +49,9 @@ def test_disabled_by_environment(monkeypatch):
     assert bptt_native.steps_for(torch.bfloat16) is None  # bf16 runs the torch-op path
 
 
-@pytest.mark.parametrize("name", ["lstm", "peephole", "cifg", "noaf", "niaf", "fgr"])
+@pytest.mark.parametrize("name", ["lstm", "peephole", "cifg", "noaf", "niaf", "fgr", "gru"])
 def test_float32_native_step_matches_the_torch_op_path(name, monkeypatch):
-    # the C step uses its own exp/tanh polynomials in float32: equal to rounding
+    # the C steps use their own exp/tanh polynomials in float32: equal to rounding
     gen = torch.Generator().manual_seed(7)
     layer = variants.build(name, 16, 32, backend="bptt", generator=gen)
     x = torch.randn(50, 8, 16, generator=gen)
@@ -60,8 +60,9 @@ def test_float32_native_step_matches_the_torch_op_path(name, monkeypatch):
         monkeypatch.setenv("GATEBENCH_NATIVE", flag)
         layer.zero_grad()
         xs = x.clone().requires_grad_()
-        out, (h, c) = layer(xs)
-        (out.pow(2).sum() + c.sum()).backward()
-        results.append([out, c, xs.grad] + [p.grad.clone() for p in layer.parameters()])
+        out, final = layer(xs)
+        state = final[-1] if isinstance(final, tuple) else final  # c, or h for the GRU
+        (out.pow(2).sum() + state.sum()).backward()
+        results.append([out, state, xs.grad] + [p.grad.clone() for p in layer.parameters()])
     for a, b in zip(*results, strict=True):
         torch.testing.assert_close(a, b, atol=2e-5, rtol=1e-4)

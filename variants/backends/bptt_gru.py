@@ -3,6 +3,8 @@
 Equations: `variants.cells.gru`. Blocks r, z, n; h = (1 - z) n + z h_prev.
 reset-after (`gru`):  n = act(xp_n + r (R_n h_prev + b_hn)); weights = (W_hh, b_hh or None).
 reset-before (`gru_cho`): n = act(xp_n + R_n (r h_prev)); weights = (W_hh,) (biases in xp).
+On CPU in float32/float64 the reset-after kernel's pointwise step is one call of the compiled C
+step (`bptt_native`) when a C compiler is present; otherwise its torch-op path below runs.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from variants.backends import bptt_native
 from variants.backends.bptt_activations import activation
 
 CHUNK = 32  # steps whose backward factors are computed together (cache-sized)
@@ -50,6 +53,22 @@ class GRUKernel:
         rec_l, rrz_l = recs.unbind(0), recs[:, :, : 2 * hidden].unbind(0)
         rn_l = recs[:, :, 2 * hidden :].unbind(0)
         h_l = hs.unbind(0)
+        native = bptt_native.steps_for(xp.dtype, "gru") \
+            if xp.device.type == "cpu" and xp.is_contiguous() else None
+        if native is not None:  # one C call per step after the recurrent matmul
+            step, codes = native[0], self._codes()
+            row, state = batch * gh * xp.element_size(), batch * hidden * hs.element_size()
+            g0, r0, h0 = gates.data_ptr(), recs.data_ptr(), hs.data_ptr()
+            for t in range(steps):
+                if b_hh is None:
+                    torch.mm(h_l[t], w_t, out=rec_l[t])
+                else:
+                    torch.addmm(b_hh, h_l[t], w_t, out=rec_l[t])
+                step(batch, hidden, *codes, g0 + t * row, r0 + t * row, h0 + t * state,
+                     h0 + (t + 1) * state)
+            saved = {"gates": gates, "recs": recs, "hs": hs, "w_hh": w_hh, "b_hh": b_hh,
+                     "native_backward": native[1]}
+            return hs[1:], (hs[steps].clone(),), saved
         diff = xp.new_empty(batch, hidden)
         gate, act = self.gate, self.act
         for t in range(steps):
@@ -65,7 +84,39 @@ class GRUKernel:
         saved = {"gates": gates, "recs": recs, "hs": hs, "w_hh": w_hh, "b_hh": b_hh}
         return hs[1:], (hs[steps].clone(),), saved
 
+    def _codes(self) -> tuple[int, int]:
+        """Activation codes of the compiled step: (gates, candidate)."""
+        return (bptt_native.ACT_CODES[self.gate.name],
+                bptt_native.ACT_CODES[None if self.act is None else self.act.name])
+
+    def _backward_native(self, step, saved: dict[str, Any], d_out: Tensor,
+                         d_final: tuple[Tensor, ...]):
+        """`backward` with the compiled step: per step one C call and one addmm_."""
+        gates, recs, hs, w_hh, b_hh = (saved[k] for k in ("gates", "recs", "hs", "w_hh", "b_hh"))
+        steps, batch, gh = gates.shape
+        hidden = hs.shape[2]
+        d_out = d_out.contiguous()  # e.g. expanded ones from .sum()
+        dh = torch.add(d_out[steps - 1], d_final[0])
+        dh_prev, zeros = torch.empty_like(dh), torch.zeros_like(dh)
+        work = gates.new_empty(3 * hidden)
+        codes, d_rec_l = self._codes(), recs.unbind(0)
+        row, state = batch * gh * gates.element_size(), batch * hidden * hs.element_size()
+        g0, r0, h0, o0 = gates.data_ptr(), recs.data_ptr(), hs.data_ptr(), d_out.data_ptr()
+        for t in range(steps - 1, -1, -1):
+            d_out_prev = o0 + (t - 1) * state if t > 0 else zeros.data_ptr()
+            step(batch, hidden, *codes, g0 + t * row, r0 + t * row, h0 + t * state,
+                 dh.data_ptr(), d_out_prev, hidden, dh_prev.data_ptr(), work.data_ptr())
+            dh_prev.addmm_(d_rec_l[t], w_hh)  # + d rec_t R: the gradient into h_{t-1}
+            dh, dh_prev = dh_prev, dh
+        flat = recs.view(-1, 3 * hidden)  # now d rec
+        d_weights: list[Tensor] = [flat.t() @ hs[:-1].reshape(-1, hidden)]
+        if b_hh is not None:
+            d_weights.append(flat.sum(0))
+        return gates, (dh,), tuple(d_weights)
+
     def backward(self, saved: dict[str, Any], d_out: Tensor, d_final: tuple[Tensor, ...]):
+        if saved.get("native_backward") is not None:
+            return self._backward_native(saved["native_backward"], saved, d_out, d_final)
         gates, recs, hs, w_hh, b_hh = (saved[k] for k in ("gates", "recs", "hs", "w_hh", "b_hh"))
         steps, batch, hidden = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
         d_rec, d_xp = recs, gates  # overwritten chunk by chunk, once the chunk's factors are taken

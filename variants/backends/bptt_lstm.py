@@ -10,7 +10,7 @@ Internally the blocks are reordered (o first when it has no peephole; g first fo
 the sigmoid gates, the blocks driven by d c and the fed-back gates are each contiguous;
 `permutation` tells the caller the order.
 On CPU in float32/float64 the pointwise part of each step (forward and backward) is one call of
-the compiled C step (`bptt_native`, csrc/lstm_step.c) when a C compiler is present; otherwise the
+the compiled C step (`bptt_native`, csrc/bptt_steps.c) when a C compiler is present; otherwise the
 torch-op path below runs (both tested against the reference engine).
 """
 
@@ -101,7 +101,7 @@ class LSTMKernel:
         return t[..., k * hidden : (k + 1) * hidden]
 
     def native_spec(self, batch: int, hidden: int) -> bptt_native.Spec:
-        """The layout of this kernel for the compiled step (csrc/lstm_step.c)."""
+        """The layout of this kernel for the compiled step (csrc/bptt_steps.c)."""
         fgr = self.spec.full_gate_recurrence
 
         def offset(b: str) -> int:

@@ -1,4 +1,4 @@
-"""The compiled pointwise step of the `bptt` LSTM kernel: csrc/lstm_step.c, built on first use.
+"""The compiled pointwise steps of the `bptt` LSTM and GRU kernels: csrc/bptt_steps.c.
 
 At small B*H a `bptt` step is dominated by per-op dispatch (a torch op costs a few microseconds
 whatever its size) and by torch's CPU tanh (~4 ns an element); one C call per step does the
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-SOURCE = Path(__file__).with_name("csrc") / "lstm_step.c"
+SOURCE = Path(__file__).with_name("csrc") / "bptt_steps.c"
 ENABLE_ENV = "GATEBENCH_NATIVE"  # "0": never use the compiled step
 ACT_CODES = {None: 0, "identity": 0, "linear": 0, "sigmoid": 1, "tanh": 2, "hard_sigmoid": 3,
              "relu": 4}
@@ -32,7 +32,7 @@ SUFFIX = {torch.float32: "_f32", torch.float64: "_f64"}
 
 
 class Spec(ctypes.Structure):
-    """`lstm_spec` of lstm_step.c: sizes, block offsets (-1 absent), activation codes."""
+    """`lstm_spec` of bptt_steps.c: sizes, block offsets (-1 absent), activation codes."""
 
     _fields_ = [(name, ctypes.c_int64) for name in (
         "batch", "hidden", "row", "off_i", "off_f", "off_g", "off_o", "coupled",
@@ -67,26 +67,26 @@ def cache_dir() -> Path:
 
 
 def build(compiler: str | None = None) -> Path:
-    """Compile lstm_step.c (float and double entry points) into the cache; returns the .so."""
+    """Compile bptt_steps.c (float and double entry points) into the cache; returns the .so."""
     compiler = compiler or os.environ.get("CC", "cc")
     if shutil.which(compiler) is None:
         raise FileNotFoundError(f"C compiler {compiler!r} not found")
     flags = compile_flags()
     key = hashlib.sha256(SOURCE.read_bytes() + " ".join([compiler, *flags,
                          platform.machine()]).encode()).hexdigest()[:16]
-    target = cache_dir() / f"lstm_step-{key}.so"
+    target = cache_dir() / f"bptt_steps-{key}.so"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         objects = []
         for real, suffix in (("float", "_f32"), ("double", "_f64")):
-            obj = Path(tmp) / f"lstm_step{suffix}.o"
+            obj = Path(tmp) / f"bptt_steps{suffix}.o"
             defines = [] if real == "float" else ["-DREAL=double", "-DSUFFIX=_f64"]
             subprocess.run([compiler, *flags, *defines, "-c", str(SOURCE), "-o", str(obj)],
                            check=True, capture_output=True, text=True)
             objects.append(str(obj))
-        built = Path(tmp) / "lstm_step.so"
+        built = Path(tmp) / "bptt_steps.so"
         subprocess.run([compiler, "-shared", *objects, "-o", str(built), "-lm"], check=True,
                        capture_output=True, text=True)
         os.replace(built, target)  # atomic: a concurrent build of the same key is harmless
@@ -102,14 +102,17 @@ def _library() -> ctypes.CDLL | None:
         warnings.warn(f"bptt backend: the compiled LSTM step is unavailable ({detail}); "
                       "running its torch-op path", RuntimeWarning, stacklevel=3)
         return None
-    pointer = ctypes.c_void_p
+    pointer, i64 = ctypes.c_void_p, ctypes.c_int64
+    signatures = {
+        "lstm_forward_step": [ctypes.POINTER(Spec)] + [pointer] * 5,
+        "lstm_backward_step": [ctypes.POINTER(Spec)] + [pointer] * 8,
+        "gru_forward_step": [i64] * 4 + [pointer] * 4,
+        "gru_backward_step": [i64] * 4 + [pointer] * 5 + [i64] + [pointer] * 2,
+    }
     for suffix in SUFFIX.values():
-        forward = getattr(library, f"lstm_forward_step{suffix}")
-        forward.argtypes = [ctypes.POINTER(Spec)] + [pointer] * 5
-        forward.restype = None
-        backward = getattr(library, f"lstm_backward_step{suffix}")
-        backward.argtypes = [ctypes.POINTER(Spec)] + [pointer] * 8
-        backward.restype = None
+        for name, argtypes in signatures.items():
+            function = getattr(library, name + suffix)
+            function.argtypes, function.restype = argtypes, None
     return library
 
 
@@ -118,22 +121,23 @@ def enabled() -> bool:
     return os.environ.get(ENABLE_ENV, "1") != "0"
 
 
-def steps_for(dtype: torch.dtype):
-    """(forward, backward) C functions for `dtype`, or None (bfloat16, disabled, no compiler)."""
+def steps_for(dtype: torch.dtype, cell: str = "lstm"):
+    """(forward, backward) C functions of `cell` ("lstm" or "gru") for `dtype`, or None
+    (bfloat16, disabled, no compiler)."""
     if dtype not in SUFFIX or not enabled():
         return None
     library = _library()
     if library is None:
         return None
     suffix = SUFFIX[dtype]
-    return (getattr(library, f"lstm_forward_step{suffix}"),
-            getattr(library, f"lstm_backward_step{suffix}"))
+    return (getattr(library, f"{cell}_forward_step{suffix}"),
+            getattr(library, f"{cell}_backward_step{suffix}"))
 
 
 def describe() -> str:
-    """One line for benchmark headers: which path the `bptt` LSTM kernel takes on CPU."""
+    """One line for benchmark headers: which path the `bptt` LSTM/GRU kernels take on CPU."""
     if not enabled():
-        return f"bptt LSTM step: torch ops ({ENABLE_ENV}=0)"
+        return f"bptt LSTM/GRU step: torch ops ({ENABLE_ENV}=0)"
     if _library() is None:
-        return "bptt LSTM step: torch ops (no C compiler)"
-    return f"bptt LSTM step: compiled C ({' '.join(compile_flags())})"
+        return "bptt LSTM/GRU step: torch ops (no C compiler)"
+    return f"bptt LSTM/GRU step: compiled C ({' '.join(compile_flags())})"

@@ -1,9 +1,10 @@
-/* Fused pointwise step of the configurable LSTM for gatebench's `bptt` backend (CPU).
+/* Fused pointwise steps of gatebench's `bptt` backend (CPU): the configurable LSTM and the
+ * reset-after GRU.
  *
  * The recurrent matmuls stay in torch; one call here replaces the 6-10 torch ops of a forward
- * step and the 4-5 of a backward step (each a few microseconds of dispatch at small B*H), in one
+ * step and the 3-5 of a backward step (each a few microseconds of dispatch at small B*H), in one
  * pass over each batch row. Equations and storage: variants/backends/bptt_lstm.py (Greff et al.
- * 2017, Sec. 2). Compiled twice by variants/backends/bptt_native.py: REAL=float (_f32 names) and
+ * 2017, Sec. 2) and bptt_gru.py. Compiled twice by variants/backends/bptt_native.py: REAL=float (_f32 names) and
  * REAL=double (_f64 names).
  */
 #include <math.h>
@@ -247,5 +248,63 @@ void NAME(lstm_backward_step)(const lstm_spec *s, REAL *gates, const REAL *c_pre
         for (int64_t j = 0; j < H; j++) e[j] = iv[j];  /* i, read before ai is overwritten */
         for (int64_t j = 0; j < H; j++) y[j] = fv[j];  /* f (y is free again) */
         backward_c(H, coupled, e, y, cp, rd_i, rd_f, dg, pi, pf, qi, qf, g_c, ai, af, ag);
+    }
+}
+
+/* ---- GRU, reset-after form (torch.nn.GRU): blocks r, z, n of H each ----
+ * rec = R h_{t-1} (+ b_hh), computed by torch. r = s(a_r + rec_r), z = s(a_z + rec_z),
+ * n = act(a_n + r rec_n), h = n + z (h_{t-1} - n). */
+void NAME(gru_forward_step)(int64_t batch, int64_t hidden, int64_t act_rec, int64_t act,
+                            REAL *gates, const REAL *rec, const REAL *h_prev, REAL *h) {
+    const int64_t H = hidden;
+    for (int64_t b = 0; b < batch; b++) {
+        REAL *a = gates + b * 3 * H;
+        const REAL *rc = rec + b * 3 * H, *hp = h_prev + b * H;
+        REAL *hn = h + b * H;
+        for (int64_t j = 0; j < 2 * H; j++) a[j] += rc[j];
+        act_inplace(act_rec, a, 2 * H);
+        for (int64_t j = 0; j < H; j++) a[2 * H + j] += a[j] * rc[2 * H + j];
+        act_inplace(act, a + 2 * H, H);
+        for (int64_t j = 0; j < H; j++) hn[j] = a[2 * H + j] + a[H + j] * (hp[j] - a[2 * H + j]);
+    }
+}
+
+static void gru_backward_row(int64_t H, const REAL *restrict dh, const REAL *restrict hp,
+                             const REAL *restrict rd_r, const REAL *restrict rd_z,
+                             const REAL *restrict dn, const REAL *restrict d_out_prev,
+                             REAL *restrict a, REAL *restrict rc, REAL *restrict dh_prev) {
+    for (int64_t j = 0; j < H; j++) {
+        REAL r = a[j], z = a[H + j], n = a[2 * H + j], g = dh[j];
+        REAL k_n = (1 - z) * dn[j];
+        REAL d_an = g * k_n;
+        REAL d_ar = d_an * rc[2 * H + j] * rd_r[j];
+        REAL d_az = g * (hp[j] - n) * rd_z[j];
+        a[j] = d_ar;
+        a[H + j] = d_az;
+        a[2 * H + j] = d_an;
+        rc[j] = d_ar;
+        rc[H + j] = d_az;
+        rc[2 * H + j] = d_an * r;
+        dh_prev[j] = d_out_prev[j] + g * z;
+    }
+}
+
+/* Backward of one GRU step. gates: step t's r, z, n, overwritten with d xp_t; rec: R h + b_hh,
+ * overwritten with d rec_t; dh: total gradient into h_t; d_out_prev: the output gradient of
+ * step t-1 (zeros for t = 0); dh_prev: receives d_out_prev + dh z, to which torch adds
+ * d rec_t R. work: 3 H scratch values. */
+void NAME(gru_backward_step)(int64_t batch, int64_t hidden, int64_t act_rec, int64_t act,
+                             REAL *gates, REAL *rec, const REAL *h_prev, const REAL *dh,
+                             const REAL *d_out_prev, int64_t d_out_stride, REAL *dh_prev,
+                             REAL *work) {
+    const int64_t H = hidden;
+    REAL *rd_r = work, *rd_z = work + H, *dn = work + 2 * H;
+    for (int64_t b = 0; b < batch; b++) {
+        REAL *a = gates + b * 3 * H, *rc = rec + b * 3 * H;
+        act_derivative(act_rec, a, rd_r, H);
+        act_derivative(act_rec, a + H, rd_z, H);
+        act_derivative(act, a + 2 * H, dn, H);
+        gru_backward_row(H, dh + b * H, h_prev + b * H, rd_r, rd_z, dn,
+                         d_out_prev + b * d_out_stride, a, rc, dh_prev + b * H);
     }
 }
