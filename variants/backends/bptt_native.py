@@ -59,11 +59,18 @@ def compile_flags() -> list[str]:
 
 
 def cache_dir() -> Path:
-    """Where built libraries live: $GATEBENCH_CACHE, else $XDG_CACHE_HOME/gatebench."""
+    """Where built libraries live: $GATEBENCH_CACHE, else $XDG_CACHE_HOME/gatebench (default
+    ~/.cache/gatebench), else, when that cannot be created, a per-user folder in the temp dir."""
     if os.environ.get("GATEBENCH_CACHE"):
         return Path(os.environ["GATEBENCH_CACHE"])
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "gatebench"
+    path = Path(base) / "gatebench"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        user = os.getuid() if hasattr(os, "getuid") else "user"
+        path = Path(tempfile.gettempdir()) / f"gatebench-{user}"
+    return path
 
 
 def build(compiler: str | None = None) -> Path:
