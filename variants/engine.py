@@ -25,13 +25,19 @@ class LayerWeights(NamedTuple):
     extra: dict[str, Tensor]
 
 
+def projection_bias(cell: Cell, weights: LayerWeights) -> Tensor | None:
+    """The bias of the input projection: ``b_ih`` (+ ``b_hh`` when the cell folds it in)."""
+    bias = weights.bias_ih
+    if bias is not None and cell.fold_recurrent_bias:
+        bias = bias + weights.bias_hh
+    return bias
+
+
 def input_projection(cell: Cell, x: Tensor, weights: LayerWeights) -> Tensor:
     """``x W_ih^T + b_ih`` (+ ``b_hh`` if folded) for all steps: (T, B, I) -> (T, B, G*H)."""
     steps, batch, features = x.shape
     flat = x.reshape(steps * batch, features)
-    bias = weights.bias_ih
-    if bias is not None and cell.fold_recurrent_bias:
-        bias = bias + weights.bias_hh
+    bias = projection_bias(cell, weights)
     if bias is None:
         projected = torch.mm(flat, weights.weight_ih.t())
     else:

@@ -25,7 +25,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from variants.cell import Cell
-from variants.engine import LayerWeights
+from variants.engine import LayerWeights, projection_bias
 
 
 class BPTTKernel(Protocol):
@@ -191,12 +191,10 @@ def run_bptt(
     order = getattr(kernel, "permutation", None)
     if order is not None:
         weights = permute_blocks(weights, order, cell.hidden_size)
-    bias = weights.bias_ih
-    if bias is not None and cell.fold_recurrent_bias:
-        bias = bias + weights.bias_hh
     if reverse:
         x = x.flip(0)
-    out, final = run_projected_sequence(kernel, x, weights.weight_ih, bias, tuple(state),
+    out, final = run_projected_sequence(kernel, x, weights.weight_ih,
+                                        projection_bias(cell, weights), tuple(state),
                                         kernel_weights(cell, kernel, weights))
     if reverse:
         out = out.flip(0)

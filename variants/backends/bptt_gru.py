@@ -46,13 +46,7 @@ class GRUKernel:
         hs = xp.new_empty(steps + 1, batch, hidden)
         hs[0] = state0[0]
         w_t = w_hh.t()
-        arz_l = gates[:, :, : 2 * hidden].unbind(0)
-        r_l = gates[:, :, :hidden].unbind(0)
-        z_l = gates[:, :, hidden : 2 * hidden].unbind(0)
-        n_l = gates[:, :, 2 * hidden :].unbind(0)
-        rec_l, rrz_l = recs.unbind(0), recs[:, :, : 2 * hidden].unbind(0)
-        rn_l = recs[:, :, 2 * hidden :].unbind(0)
-        h_l = hs.unbind(0)
+        rec_l, h_l = recs.unbind(0), hs.unbind(0)
         native = bptt_native.steps_for(xp.dtype, "gru") \
             if xp.device.type == "cpu" and xp.is_contiguous() else None
         if native is not None:  # one C call per step after the recurrent matmul
@@ -69,6 +63,11 @@ class GRUKernel:
             saved = {"gates": gates, "recs": recs, "hs": hs, "w_hh": w_hh, "b_hh": b_hh,
                      "native_backward": native[1]}
             return hs[1:], (hs[steps].clone(),), saved
+        arz_l = gates[:, :, : 2 * hidden].unbind(0)
+        r_l = gates[:, :, :hidden].unbind(0)
+        z_l = gates[:, :, hidden : 2 * hidden].unbind(0)
+        n_l = gates[:, :, 2 * hidden :].unbind(0)
+        rrz_l, rn_l = recs[:, :, : 2 * hidden].unbind(0), recs[:, :, 2 * hidden :].unbind(0)
         diff = xp.new_empty(batch, hidden)
         gate, act = self.gate, self.act
         for t in range(steps):
