@@ -23,7 +23,7 @@
 
 enum { ACT_IDENTITY = 0, ACT_SIGMOID = 1, ACT_TANH = 2, ACT_HARD_SIGMOID = 3, ACT_RELU = 4 };
 
-/* Must match `_Spec` in bptt_native.py: all int64 fields, in this order. */
+/* Must match `Spec` in bptt_native.py: all int64 fields, in this order. */
 typedef struct {
     int64_t batch, hidden, row;          /* row: elements of one gate row (G*H) */
     int64_t off_i, off_f, off_g, off_o;  /* block offsets within a gate row; -1 when absent */
