@@ -15,8 +15,8 @@ machine's speed cancels; ``ratio_q1``/``ratio_q3`` are their quartiles.
 On CUDA, ``peak_mb`` is `torch.cuda.max_memory_allocated` during one step of the layer and
 ``reference_peak_mb`` the same for torch's module (on CPU neither is measured: n/a).
 ``--write`` writes the table to ``results/speed/<device>.md`` (``--append`` adds to it).
-A backend that cannot serve a variant (``cudnn`` for ``peephole``, ``triton`` for ``fgr``) is
-listed as skipped, with the reason.
+A backend that cannot serve a variant (``cudnn`` for ``peephole``; ``triton`` for a user cell
+without ``triton_pointwise()``) is listed as skipped, with the reason.
 """
 
 from __future__ import annotations

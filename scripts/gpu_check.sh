@@ -23,7 +23,7 @@ timeout 240 "$PY" -m pytest -q -x -p no:cacheprovider tests/test_backend_triton.
     tests/test_backend_select.py
 
 echo "== speed =="
-FUSED="rnn lstm gru peephole cifg nig nfg nog niaf noaf"
+FUSED="rnn lstm gru gru_cho peephole cifg nig nfg nog niaf noaf fgr"
 timeout 420 "$PY" -m gatebench.speed --device cuda --variants $FUSED \
     --backends triton cudnn --sizes 128x128x1000 32x64x1000 256x256x1000 \
     --repeats 10 --warmup 2 --dtype float32 --write

@@ -56,8 +56,8 @@ def test_triton_on_cpu_without_interpreter_is_refused(monkeypatch):
     ("lstm", {"recurrent_activation": "hard_sigmoid"}, "triton"),  # not torch's math any more
     ("peephole", {}, "triton"),
     ("cifg", {}, "triton"),
-    ("fgr", {}, "bptt"),  # no Triton kernel
-    ("gru_cho", {}, "bptt"),
+    ("fgr", {}, "triton"),
+    ("gru_cho", {}, "triton"),
 ])
 def test_auto_on_cuda_picks_cudnn_for_torchs_math_and_triton_for_the_rest(name, options,
                                                                            expected):

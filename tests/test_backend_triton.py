@@ -17,12 +17,14 @@ if not torch.cuda.is_available():
     os.environ["TRITON_INTERPRET"] = "1"
 
 triton = pytest.importorskip("triton", reason="triton is a dev dependency on Linux")
+tl = triton.language
 
 import variants  # noqa: E402
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 STEPS, BATCH, INPUT, HIDDEN = 5, 3, 4, 6
-FUSED = ["rnn", "lstm", "gru", "peephole", "cifg", "nig", "nfg", "nog", "niaf", "noaf"]
+FUSED = ["rnn", "lstm", "gru", "gru_cho", "peephole", "cifg", "nig", "nfg", "nog", "niaf",
+         "noaf", "fgr"]
 
 
 def _grads(layer, backend, x, state, weights):
@@ -68,19 +70,24 @@ def test_fused_variant_matches_reference(name):
         ("gru", {"bias": False, "recurrent_activation": "hard_sigmoid"}),
         ("rnn", {"nonlinearity": "relu", "go_backwards": True}),
         ("cifg", {"peepholes": False, "activation": "relu"}),
+        ("gru_cho", {"num_layers": 2, "bidirectional": True,
+                     "recurrent_activation": "hard_sigmoid"}),
+        ("fgr", {"peepholes": False, "go_backwards": True}),
     ],
 )
 def test_fused_options_match_reference(name, options):
     _compare(name, **options)
 
 
-def test_hidden_larger_than_one_tile_matches_reference():
+@pytest.mark.parametrize("name", ["lstm", "fgr", "gru_cho"])
+def test_hidden_larger_than_one_tile_matches_reference(name):
     """H = 70 spans two 64-wide column tiles and three 32-wide reduction chunks."""
-    _compare("lstm", hidden=70, tol=5e-5)
+    _compare(name, hidden=70, tol=5e-5)
 
 
-def test_bfloat16_close_to_reference():
-    _compare("lstm", dtype=torch.bfloat16, tol=5e-2)
+@pytest.mark.parametrize("name", ["lstm", "fgr", "gru_cho"])
+def test_bfloat16_close_to_reference(name):
+    _compare(name, dtype=torch.bfloat16, tol=5e-2)
 
 
 @pytest.mark.parametrize(("name", "module"), [("lstm", torch.nn.LSTM), ("gru", torch.nn.GRU)])
@@ -102,8 +109,73 @@ def test_fused_matches_torch_module(name, module):
         torch.testing.assert_close(p2.grad, p1.grad, atol=2e-5, rtol=2e-5)
 
 
-@pytest.mark.parametrize("name", ["gru_cho", "fgr"])
-def test_unfused_variants_are_refused_with_a_clear_error(name):
-    layer = variants.build(name, INPUT, HIDDEN, backend="triton").to(DEVICE)
+# ---- a user's cell: the README's UGRNN with its own @triton.jit pointwise math ----------------
+@triton.jit
+def _ugrnn_fwd(x0, x1, x2, x3, r0, r1, r2, r3, h_prev, c_prev, p0, p1, p2, FLAGS: tl.constexpr):
+    c = 2.0 / (1.0 + tl.exp(-2.0 * (x0 + r0))) - 1.0
+    g = 1.0 / (1.0 + tl.exp(-(x1 + r1)))
+    h = c + g * (h_prev - c)
+    return h, c_prev, c, g, c, g
+
+
+@triton.jit
+def _ugrnn_bwd(s0, s1, s2, s3, h_prev, c_prev, c, dh, dc, p0, p1, p2, FLAGS: tl.constexpr):
+    cand, g = s0, s1
+    da_c = dh * (1.0 - g) * (1.0 - cand * cand)
+    da_g = dh * (h_prev - cand) * g * (1.0 - g)
+    zero = dh * 0.0
+    return da_c, da_g, zero, zero, da_c, da_g, zero, zero, dh * g, zero
+
+
+def _ugrnn_cell(with_kernel: bool):
+    from variants.backends.triton_backend import TritonCellSpec
+
+    class UGRNNCell(variants.Cell):
+        """Update-gate RNN (Collins et al. 2017): h = g h_prev + (1 - g) tanh(.)."""
+
+        name = "ugrnn_triton"
+        blocks = ("c", "g")
+        state_names = ("h",)
+
+        def pointwise(self, xp_t, hp_t, carry, extra):
+            c, g = (xp_t + hp_t).chunk(2, 1)
+            c, g = torch.tanh(c), torch.sigmoid(g)
+            return (c + g * (carry[0] - c),)
+
+    if with_kernel:
+        UGRNNCell.triton_pointwise = lambda self: TritonCellSpec(
+            _ugrnn_fwd, _ugrnn_bwd, flags=0, n_blocks=2, has_c=False, n_saved=2,
+            separate_recurrent=False)
+    return UGRNNCell
+
+
+@pytest.fixture
+def registry_cleanup():
+    from variants.cell import REGISTRY
+
+    yield
+    REGISTRY.pop("ugrnn_triton", None)
+
+
+def test_user_cell_with_its_own_pointwise_runs_fused(registry_cleanup):
+    _ugrnn_cell(with_kernel=True)
+    _compare("ugrnn_triton")
+    _compare("ugrnn_triton", hidden=70, tol=5e-5, go_backwards=True)
+
+
+def test_cell_without_a_kernel_is_refused_with_a_clear_error(registry_cleanup):
+    _ugrnn_cell(with_kernel=False)
+    layer = variants.build("ugrnn_triton", INPUT, HIDDEN, backend="triton").to(DEVICE)
     with pytest.raises(ValueError, match="backend='triton' has no fused kernel"):
         layer(torch.randn(STEPS, BATCH, INPUT, device=DEVICE))
+
+
+def test_gate_recurrence_without_all_four_blocks_is_refused():
+    from variants.backends.triton_backend import triton_spec
+    from variants.cells.lstm import FGRCell
+
+    class FGRWithoutForgetGate(FGRCell):
+        forget_gate = False
+
+    with pytest.raises(ValueError, match="gate recurrence only with blocks i, f, g, o"):
+        triton_spec(FGRWithoutForgetGate(HIDDEN))

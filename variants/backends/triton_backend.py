@@ -3,9 +3,10 @@
 The input projection stays one matmul outside (autograd gives dW_ih, db, dx); the kernels run
 the whole time loop (forward: one launch; backward: one launch); the recurrent weight gradients
 are single matmuls after the backward launch. Cells served: rnn, gru and the configurable LSTM
-(lstm, peephole, cifg, nig, nfg, nog, niaf, noaf), plus a user cell that defines
-`triton_pointwise()` returning a `TritonCellSpec`. Not served (ValueError): gru_cho and fgr,
-whose recurrence is not a single matmul of h_prev; recurrent_dropout in training.
+(lstm, peephole, cifg, nig, nfg, nog, niaf, noaf; fgr with its gate-to-gate matmul as a second
+reduction in the same kernels), gru_cho through its own two-phase kernels (`triton_gru_cho`),
+and a user cell that defines `triton_pointwise()` returning a `TritonCellSpec`. Not served
+(ValueError): other cells; recurrent_dropout in training.
 Precision: fp32 with exact ("ieee") dots, TF32 dots when torch.backends.cuda.matmul.allow_tf32
 is set, and bf16 (fp32 accumulation and fp32 cell state). On CPU tensors it runs only under
 Triton's interpreter (TRITON_INTERPRET=1, for tests).
@@ -37,6 +38,8 @@ class TritonCellSpec:
     n_saved: int
     separate_recurrent: bool  # the cell treats x_k and r_k differently (gru)
     peephole: str | None = None  # name of the extra (n, H) peephole parameter, if any
+    gate_recurrence: str | None = None  # fgr: name of the extra (3H, 3H) gate-to-gate matrix
+    kernel: str = "shared"  # "gru_reset_before": gru_cho's own two-phase kernels
 
 
 def interpreting() -> bool:
@@ -57,20 +60,30 @@ def triton_spec(cell: Cell) -> TritonCellSpec:
     codes = tc.ACT_CODES
     if isinstance(cell, ElmanCell):
         return TritonCellSpec(tc.rnn_fwd, tc.rnn_bwd, codes[cell.nonlinearity], 1, False, 1, False)
-    if isinstance(cell, GRUCell) and not isinstance(cell, GRUChoCell):
+    if isinstance(cell, GRUChoCell):
+        flags = codes[cell.activation] | codes[cell.recurrent_activation] << 4
+        return TritonCellSpec(None, None, flags, 3, False, 4, False, kernel="gru_reset_before")
+    if isinstance(cell, GRUCell):
         flags = codes[cell.activation] | codes[cell.recurrent_activation] << 4
         return TritonCellSpec(tc.gru_fwd, tc.gru_bwd, flags, 3, False, 4, True)
-    if isinstance(cell, LSTMCell) and not cell.full_gate_recurrence:
+    if isinstance(cell, LSTMCell):
         has_f = cell.forget_gate and not cell.coupled
         flags = (int(cell.input_gate) | int(has_f) << 1 | int(cell.output_gate) << 2
                  | int(cell.coupled) << 3 | int(cell.peepholes) << 4
                  | int(not cell.input_activation) << 5 | int(not cell.output_activation) << 6
                  | codes[cell.activation] << 8 | codes[cell.recurrent_activation] << 12)
+        peephole = "weight_peephole" if cell.peepholes else None
+        if cell.full_gate_recurrence:
+            if cell.blocks != ("i", "f", "g", "o"):
+                raise ValueError(f"backend='triton' runs gate recurrence only with blocks "
+                                 f"i, f, g, o; {cell.name!r} has {cell.blocks}")
+            return TritonCellSpec(tc.lstm_fwd, tc.lstm_gate_rec_bwd, flags, 4, True, 4, False,
+                                  peephole, "weight_gate_hh")
         return TritonCellSpec(tc.lstm_fwd, tc.lstm_bwd, flags, len(cell.blocks), True, 4, False,
-                              "weight_peephole" if cell.peepholes else None)
+                              peephole)
     raise ValueError(
-        f"backend='triton' has no fused kernel for variant {cell.name!r}; accepted: rnn, gru, "
-        "lstm, peephole, cifg, nig, nfg, nog, niaf, noaf (or a cell with triton_pointwise()); "
+        f"backend='triton' has no fused kernel for variant {cell.name!r}; accepted: the built-in "
+        "variants (rnn, gru, gru_cho, the LSTM presets, fgr) or a cell with triton_pointwise(); "
         "use backend='bptt' or 'reference'"
     )
 
@@ -88,7 +101,7 @@ def triton_next_pow2(n: int) -> int:
 class _FusedSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, spec: TritonCellSpec, xp: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor,
-                b_hh: Tensor | None, peep: Tensor | None):
+                b_hh: Tensor | None, peep: Tensor | None, w_gate: Tensor | None):
         from variants.backends.triton_kernels import recurrent_forward_kernel
 
         steps, batch, gh = xp.shape
@@ -105,15 +118,15 @@ class _FusedSequence(torch.autograd.Function):
         grid = (triton_cdiv(batch, block_b),)
         recurrent_forward_kernel[grid](
             xp, w_hh, w_hh if b_hh is None else b_hh, w_hh if peep is None else peep,
-            hs, cs, saved, steps, batch, hidden,
+            w_hh if w_gate is None else w_gate, hs, cs, saved, steps, batch, hidden,
             POINTWISE=spec.forward, FLAGS=spec.flags, N_BLOCKS=spec.n_blocks, HAS_C=spec.has_c,
             HAS_BHH=b_hh is not None, N_PEEP=0 if peep is None else peep.shape[0],
-            N_SAVED=spec.n_saved, BLOCK_B=block_b, BLOCK_H=block_h, BLOCK_K=block_k,
-            PRECISION=precision, DOT_FP32=interpreting(),
+            N_SAVED=spec.n_saved, GATE_REC=w_gate is not None, BLOCK_B=block_b,
+            BLOCK_H=block_h, BLOCK_K=block_k, PRECISION=precision, DOT_FP32=interpreting(),
         )
         ctx.spec, ctx.precision = spec, precision
         ctx.has_bhh = b_hh is not None
-        ctx.save_for_backward(hs, cs, saved, w_hh, peep)
+        ctx.save_for_backward(hs, cs, saved, w_hh, peep, w_gate)
         c_final = cs[steps].to(xp.dtype, copy=True) if spec.has_c else hs[steps].clone()
         return hs[1:], hs[steps].clone(), c_final
 
@@ -123,21 +136,24 @@ class _FusedSequence(torch.autograd.Function):
         from variants.backends.triton_kernels import recurrent_backward_kernel
 
         spec = ctx.spec
-        hs, cs, saved, w_hh, peep = ctx.saved_tensors
+        hs, cs, saved, w_hh, peep, w_gate = ctx.saved_tensors
         steps, batch, hidden = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
         gh = spec.n_blocks * hidden
         dh_buf = d_h.float().contiguous().clone()
         dc_buf = d_c.float().contiguous().clone()
         d_xp = hs.new_empty(steps, batch, gh)
         d_rec = hs.new_empty(steps, batch, gh) if spec.separate_recurrent else d_xp
+        dg_buf = dh_buf.new_zeros(batch, 3 * hidden) if w_gate is not None else dh_buf
         block_b, block_h, block_k = _blocks(hidden)
         grid = (triton_cdiv(batch, block_b),)
         recurrent_backward_kernel[grid](
             d_out.contiguous(), hs, cs, saved, w_hh, w_hh if peep is None else peep,
-            d_xp, d_rec, dh_buf, dc_buf, steps, batch, hidden,
+            w_hh if w_gate is None else w_gate, d_xp, d_rec, dh_buf, dc_buf, dg_buf,
+            steps, batch, hidden,
             POINTWISE_BWD=spec.backward, FLAGS=spec.flags, N_BLOCKS=spec.n_blocks,
             HAS_C=spec.has_c, SEPARATE_REC=spec.separate_recurrent,
             N_PEEP=0 if peep is None else peep.shape[0], N_SAVED=spec.n_saved,
+            GATE_REC=w_gate is not None,
             BLOCK_B=block_b, BLOCK_H=block_h, BLOCK_K=block_k, PRECISION=ctx.precision,
             DOT_FP32=interpreting(),
         )
@@ -147,8 +163,20 @@ class _FusedSequence(torch.autograd.Function):
         d_peep = None
         if peep is not None:
             d_peep = _peephole_grads(spec, d_xp, cs, peep)
+        d_gate = None if w_gate is None else _gate_recurrence_grad(d_xp, saved)
         d_c0 = dc_buf.to(hs.dtype) if spec.has_c else None
-        return None, d_xp, dh_buf.to(hs.dtype), d_c0, d_w, d_b, d_peep
+        return None, d_xp, dh_buf.to(hs.dtype), d_c0, d_w, d_b, d_peep, d_gate
+
+
+def _gate_recurrence_grad(d_xp: Tensor, saved: Tensor) -> Tensor:
+    """fgr: d w_gate = sum over t, b of [da_i, da_f, da_o]_t^T [i, f, o]_{t-1} (zero at t = 0)."""
+    hidden = d_xp.shape[2] // 4
+    pick = (slice(0, 2 * hidden), slice(3 * hidden, 4 * hidden))  # blocks/slots i, f and o
+    d_gates = torch.cat([d_xp[..., s] for s in pick], 2)[1:]
+    gates_prev = torch.cat([saved[..., s] for s in pick], 2)[:-1]
+    if d_gates.shape[0] == 0:
+        return d_xp.new_zeros(3 * hidden, 3 * hidden)
+    return d_gates.reshape(-1, 3 * hidden).t() @ gates_prev.reshape(-1, 3 * hidden)
 
 
 def _peephole_grads(spec: TritonCellSpec, d_xp: Tensor, cs: Tensor, peep: Tensor) -> Tensor:
@@ -168,6 +196,51 @@ def _peephole_grads(spec: TritonCellSpec, d_xp: Tensor, cs: Tensor, peep: Tensor
         c_used = cs[1:] if name == "o" else cs[:-1]
         d_peep[r] = (d_a * c_used).sum((0, 1)).to(peep.dtype)
     return d_peep
+
+
+class _GRUResetBeforeSequence(torch.autograd.Function):
+    """gru_cho: forward and backward each one launch of `triton_gru_cho`'s kernels."""
+
+    @staticmethod
+    def forward(ctx, spec: TritonCellSpec, xp: Tensor, h0: Tensor, w_hh: Tensor):
+        from variants.backends.triton_gru_cho import gru_cho_forward_kernel
+
+        steps, batch, gh = xp.shape
+        hidden = gh // 3
+        hs = xp.new_empty(steps + 1, batch, hidden)
+        hs[0] = h0
+        saved = xp.new_empty(steps, batch, 4 * hidden)
+        block_b, block_h, block_k = _blocks(hidden)
+        precision = "tf32" if (xp.dtype == torch.float32
+                               and torch.backends.cuda.matmul.allow_tf32) else "ieee"
+        gru_cho_forward_kernel[(triton_cdiv(batch, block_b),)](
+            xp, w_hh, hs, saved, steps, batch, hidden, ACT=spec.flags & 15,
+            REC=spec.flags >> 4 & 15, BLOCK_B=block_b, BLOCK_H=block_h, BLOCK_K=block_k,
+            PRECISION=precision, DOT_FP32=interpreting(),
+        )
+        ctx.spec, ctx.precision = spec, precision
+        ctx.save_for_backward(hs, saved, w_hh)
+        return hs[1:], hs[steps].clone()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out: Tensor, d_h: Tensor):
+        from variants.backends.triton_gru_cho import gru_cho_backward_kernel
+
+        hs, saved, w_hh = ctx.saved_tensors
+        steps, batch, hidden = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
+        dh_buf = d_h.float().contiguous().clone()
+        d_xp = hs.new_empty(steps, batch, 3 * hidden)
+        block_b, block_h, block_k = _blocks(hidden)
+        gru_cho_backward_kernel[(triton_cdiv(batch, block_b),)](
+            d_out.contiguous(), hs, saved, w_hh, d_xp, dh_buf, steps, batch, hidden,
+            ACT=ctx.spec.flags & 15, REC=ctx.spec.flags >> 4 & 15, BLOCK_B=block_b,
+            BLOCK_H=block_h, BLOCK_K=block_k, PRECISION=ctx.precision, DOT_FP32=interpreting(),
+        )
+        d_a = d_xp.view(-1, 3 * hidden)
+        d_w = torch.cat([d_a[:, : 2 * hidden].t() @ hs[:-1].reshape(-1, hidden),  # R_r, R_z
+                         d_a[:, 2 * hidden :].t() @ saved[..., 3 * hidden :].reshape(-1, hidden)])
+        return None, d_xp, dh_buf.to(hs.dtype), d_w
 
 
 def triton_cdiv(a: int, b: int) -> int:
@@ -199,12 +272,18 @@ def run_triton(
     if reverse:
         xp = xp.flip(0)
     h0 = state[0]
+    if spec.kernel == "gru_reset_before":
+        out, h_t = _GRUResetBeforeSequence.apply(spec, xp.contiguous(), h0.contiguous(),
+                                                 weights.weight_hh.contiguous())
+        return (out.flip(0) if reverse else out), (h_t,)
     c0 = state[1] if spec.has_c else h0
     b_hh = None if cell.fold_recurrent_bias else weights.bias_hh
     peep = weights.extra[spec.peephole] if spec.peephole else None
+    w_gate = weights.extra[spec.gate_recurrence] if spec.gate_recurrence else None
     out, h_t, c_t = _FusedSequence.apply(spec, xp.contiguous(), h0.contiguous(),
                                          c0.contiguous(), weights.weight_hh.contiguous(),
-                                         b_hh, None if peep is None else peep.contiguous())
+                                         b_hh, None if peep is None else peep.contiguous(),
+                                         None if w_gate is None else w_gate.contiguous())
     if reverse:
         out = out.flip(0)
     return out, ((h_t, c_t) if spec.has_c else (h_t,))

@@ -8,6 +8,8 @@ x_k: input projection of block k; r_k: recurrent projection (h_prev R_k^T, + b_h
 folded); p: peephole rows; s_k: what the cell saves for its backward. dx_k, dr_k: gradients of
 x_k and r_k; dh_direct: gradient reaching h_prev other than through R; FLAGS: a constexpr int
 the cell decodes (its gates and activations, see `flags_for`). Equations: `variants.cells`.
+A cell with gate recurrence (fgr) has bwd take three more tiles after FLAGS: the gradients
+reaching its gate values i, f, o from the next step's gate recurrence.
 """
 
 from __future__ import annotations
@@ -151,6 +153,16 @@ def lstm_fwd(x0, x1, x2, x3, r0, r1, r2, r3, h_prev, c_prev, p0, p1, p2, FLAGS: 
 
 @triton.jit
 def lstm_bwd(s0, s1, s2, s3, h_prev, c_prev, c, dh, dc, p0, p1, p2, FLAGS: tl.constexpr):
+    zero = dh * 0.0
+    return lstm_gate_rec_bwd(s0, s1, s2, s3, h_prev, c_prev, c, dh, dc, p0, p1, p2, FLAGS,
+                             zero, zero, zero)
+
+
+@triton.jit
+def lstm_gate_rec_bwd(s0, s1, s2, s3, h_prev, c_prev, c, dh, dc, p0, p1, p2,
+                      FLAGS: tl.constexpr, q_i, q_f, q_o):
+    """`lstm_bwd` plus gradients q_i, q_f, q_o reaching the gate values themselves (fgr: from the
+    next step's gate recurrence)."""
     HAS_I: tl.constexpr = (FLAGS & 1) != 0
     HAS_F: tl.constexpr = (FLAGS & 2) != 0
     HAS_O: tl.constexpr = (FLAGS & 4) != 0
@@ -166,7 +178,7 @@ def lstm_bwd(s0, s1, s2, s3, h_prev, c_prev, c, dh, dc, p0, p1, p2, FLAGS: tl.co
     y = act_fwd(c, ACT_C)
     da_o = zero
     if HAS_O:
-        da_o = dh * y * act_bwd(o, REC)
+        da_o = (dh * y + q_o) * act_bwd(o, REC)
     dc_total = dc + dh * o * act_bwd(y, ACT_C)
     if HAS_O and PEEP:
         dc_total += da_o * _pick(p0, p1, p2, p2, PR_O)
@@ -175,12 +187,12 @@ def lstm_bwd(s0, s1, s2, s3, h_prev, c_prev, c, dh, dc, p0, p1, p2, FLAGS: tl.co
     da_f = zero
     dc_prev = dc_total * f
     if COUPLED:
-        da_i = dc_total * (g - c_prev) * act_bwd(i, REC)
+        da_i = (dc_total * (g - c_prev) - q_f + q_i) * act_bwd(i, REC)
     else:
         if HAS_I:
-            da_i = dc_total * g * act_bwd(i, REC)
+            da_i = (dc_total * g + q_i) * act_bwd(i, REC)
         if HAS_F:
-            da_f = dc_total * c_prev * act_bwd(f, REC)
+            da_f = (dc_total * c_prev + q_f) * act_bwd(f, REC)
     if PEEP:
         if HAS_I:
             dc_prev += da_i * p0

@@ -7,6 +7,8 @@ and tile: the recurrent matmul for every gate block (`tl.dot`, fp32 accumulate),
 step reads back (a CTA barrier separates steps). The backward kernel runs the cell's pointwise
 derivative, writes d(pre-activations) to (T, B, G*H) buffers, and computes d h_prev = dR_t W_hh
 in the same launch. Weight gradients are single matmuls over all steps afterwards (cuBLAS).
+Greff's FGR (GATE_REC) adds the previous step's gates times its (3H, 3H) matrix to the i, f, o
+accumulators, and its backward carries d(gates) one step back in a (B, 3H) buffer.
 """
 
 from __future__ import annotations
@@ -30,13 +32,17 @@ def _wload(ptr, mask, DOT_FP32: tl.constexpr):
 
 @triton.jit
 def recurrent_forward_kernel(
-    xp, w_hh, b_hh, peep, hs, cs, saved, T, B, H,
+    xp, w_hh, b_hh, peep, w_gate, hs, cs, saved, T, B, H,
     POINTWISE: tl.constexpr, FLAGS: tl.constexpr, N_BLOCKS: tl.constexpr,
     HAS_C: tl.constexpr, HAS_BHH: tl.constexpr, N_PEEP: tl.constexpr, N_SAVED: tl.constexpr,
-    BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_K: tl.constexpr,
-    PRECISION: tl.constexpr, DOT_FP32: tl.constexpr,
+    GATE_REC: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr,
+    BLOCK_K: tl.constexpr, PRECISION: tl.constexpr, DOT_FP32: tl.constexpr,
 ):
-    """xp (T, B, G*H), w_hh (G*H, H), hs/cs (T+1, B, H) with hs[0]/cs[0] set, saved (T, B, S*H)."""
+    """xp (T, B, G*H), w_hh (G*H, H), hs/cs (T+1, B, H) with hs[0]/cs[0] set, saved (T, B, S*H).
+
+    GATE_REC (Greff's FGR): blocks 0, 1, 3 (i, f, o) also get the previous step's saved slots
+    0, 1, 3 (zero at t = 0) times w_gate (3H, 3H; rows receiving gate, columns previous gate).
+    """
     pid = tl.program_id(0)
     rows = pid * BLOCK_B + tl.arange(0, BLOCK_B)
     rmask = rows < B
@@ -79,6 +85,25 @@ def recurrent_forward_kernel(
                 if N_BLOCKS > 3:
                     acc3 += tl.load(b_hh + 3 * H + cols, mask=cmask, other=0.0).to(
                         tl.float32)[None, :]
+            if GATE_REC:
+                # previous gates [i, f, o] live in saved slots 0, 1, 3 of step t - 1
+                g_prev = saved + tl.maximum(t - 1, 0) * B * (N_SAVED * H)
+                for src in range(3):
+                    for k0 in range(0, H, BLOCK_K):
+                        ks = k0 + tl.arange(0, BLOCK_K)
+                        kmask = ks < H
+                        gk = _tile_load(g_prev + (src + src // 2) * H, rows, ks, N_SAVED * H,
+                                        rmask[:, None] & kmask[None, :] & (t > 0))
+                        if DOT_FP32:
+                            gk = gk.to(tl.float32)
+                        wm = kmask[:, None] & cmask[None, :]
+                        wg_ptr = w_gate + cols[None, :] * (3 * H) + (src * H + ks)[:, None]
+                        acc0 += tl.dot(gk, _wload(wg_ptr, wm, DOT_FP32),
+                                       input_precision=PRECISION)
+                        acc1 += tl.dot(gk, _wload(wg_ptr + 3 * H * H, wm, DOT_FP32),
+                                       input_precision=PRECISION)
+                        acc3 += tl.dot(gk, _wload(wg_ptr + 6 * H * H, wm, DOT_FP32),
+                                       input_precision=PRECISION)
             x_ptr = xp + t * B * gh
             x0 = _tile_load(x_ptr, rows, cols, gh, m).to(tl.float32)
             x1 = x0 * 0.0
@@ -125,16 +150,19 @@ def recurrent_forward_kernel(
 
 @triton.jit
 def recurrent_backward_kernel(
-    d_out, hs, cs, saved, w_hh, peep, d_xp, d_rec, dh_buf, dc_buf, T, B, H,
+    d_out, hs, cs, saved, w_hh, peep, w_gate, d_xp, d_rec, dh_buf, dc_buf, dg_buf, T, B, H,
     POINTWISE_BWD: tl.constexpr, FLAGS: tl.constexpr, N_BLOCKS: tl.constexpr,
     HAS_C: tl.constexpr, SEPARATE_REC: tl.constexpr, N_PEEP: tl.constexpr,
-    N_SAVED: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_K: tl.constexpr,
-    PRECISION: tl.constexpr, DOT_FP32: tl.constexpr,
+    N_SAVED: tl.constexpr, GATE_REC: tl.constexpr, BLOCK_B: tl.constexpr,
+    BLOCK_H: tl.constexpr, BLOCK_K: tl.constexpr, PRECISION: tl.constexpr,
+    DOT_FP32: tl.constexpr,
 ):
     """dh_buf/dc_buf (B, H) hold d h_T / d c_T on entry and d h_0 / d c_0 on exit (fp32).
 
     d_xp (T, B, G*H) gets d(input projection); d_rec the same for the recurrent projection when
-    SEPARATE_REC (else d_rec is d_xp).
+    SEPARATE_REC (else d_rec is d_xp). GATE_REC: dg_buf (B, 3H, fp32, zero on entry) carries the
+    gradient reaching the gate values [i, f, o] of step t from step t + 1 through w_gate; the cell's
+    backward then takes it as three more tiles.
     """
     pid = tl.program_id(0)
     rows = pid * BLOCK_B + tl.arange(0, BLOCK_B)
@@ -179,8 +207,16 @@ def recurrent_backward_kernel(
                 p1 = tl.load(peep + H + cols, mask=cmask, other=0.0).to(tl.float32)[None, :]
             if N_PEEP > 2:
                 p2 = tl.load(peep + 2 * H + cols, mask=cmask, other=0.0).to(tl.float32)[None, :]
-            dx0, dx1, dx2, dx3, dr0, dr1, dr2, dr3, dh_direct, dc_prev = POINTWISE_BWD(
-                s0, s1, s2, s3, h_prev, c_prev, c, dh, dc, p0, p1, p2, FLAGS)
+            if GATE_REC:
+                g_out = rows[:, None] * (3 * H) + cols[None, :]
+                q0 = tl.load(dg_buf + g_out, mask=m, other=0.0)
+                q1 = tl.load(dg_buf + g_out + H, mask=m, other=0.0)
+                q2 = tl.load(dg_buf + g_out + 2 * H, mask=m, other=0.0)
+                dx0, dx1, dx2, dx3, dr0, dr1, dr2, dr3, dh_direct, dc_prev = POINTWISE_BWD(
+                    s0, s1, s2, s3, h_prev, c_prev, c, dh, dc, p0, p1, p2, FLAGS, q0, q1, q2)
+            else:
+                dx0, dx1, dx2, dx3, dr0, dr1, dr2, dr3, dh_direct, dc_prev = POINTWISE_BWD(
+                    s0, s1, s2, s3, h_prev, c_prev, c, dh, dc, p0, p1, p2, FLAGS)
             g_ptr = rows[:, None] * gh + cols[None, :] + t * B * gh
             ty = d_xp.dtype.element_ty
             tl.store(d_xp + g_ptr, dx0.to(ty), mask=m)
@@ -217,4 +253,23 @@ def recurrent_backward_kernel(
                            kmask[:, None] & cmask[None, :], DOT_FP32)
                 acc += tl.dot(dk.to(w.dtype), w, input_precision=PRECISION)
             tl.store(dh_buf + out, acc, mask=m)
+        if GATE_REC:
+            # d [i, f, o]_{t-1} = [da_i, da_f, da_o]_t w_gate (d a in blocks 0, 1, 3 of d_xp)
+            for src in range(3):
+                for j0 in range(0, H, BLOCK_H):
+                    cols = j0 + tl.arange(0, BLOCK_H)
+                    cmask = cols < H
+                    acc = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
+                    for dst in range(3):
+                        for k0 in range(0, H, BLOCK_K):
+                            ks = k0 + tl.arange(0, BLOCK_K)
+                            kmask = ks < H
+                            dk = _tile_load(d_xp + t * B * gh + (dst + dst // 2) * H, rows, ks,
+                                            gh, rmask[:, None] & kmask[None, :])
+                            w = _wload(w_gate + (dst * H + ks)[:, None] * (3 * H)
+                                       + (src * H + cols)[None, :],
+                                       kmask[:, None] & cmask[None, :], DOT_FP32)
+                            acc += tl.dot(dk.to(w.dtype), w, input_precision=PRECISION)
+                    tl.store(dg_buf + rows[:, None] * (3 * H) + src * H + cols[None, :], acc,
+                             mask=rmask[:, None] & cmask[None, :])
         tl.debug_barrier()
