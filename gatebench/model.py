@@ -68,7 +68,9 @@ class SequenceModel(pl.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         x, y, mask = batch
         loss = self.task.loss(self(x), y, mask)
-        if not torch.isfinite(loss):
+        # Reading the loss waits for the device: on an accelerator only at logging steps (a NaN
+        # loss poisons the weights, so it is still caught, a few steps later at most).
+        if (loss.device.type == "cpu" or self._logging_step()) and not torch.isfinite(loss):
             raise DivergedError(f"non-finite train/loss ({loss.item()}) at step {self.global_step}")
         if self._logging_step():
             self.log("train/loss", loss, on_step=True, on_epoch=False, batch_size=x.shape[0])
