@@ -40,15 +40,15 @@ def _grads(layer, backend, x, state, weights):
     return [out, *finals, x.grad, *(s.grad for s in state), *params]
 
 
-def _compare(name, dtype=torch.float32, tol=2e-5, hidden=HIDDEN, **options):
+def _compare(name, dtype=torch.float32, tol=2e-5, hidden=HIDDEN, steps=STEPS, **options):
     gen = torch.Generator().manual_seed(0)
     layer = variants.build(name, INPUT, hidden, generator=gen, **options).to(DEVICE, dtype)
     rows = layer.num_layers * (2 if layer.bidirectional else 1)
     n_state = len(layer.cell.state_names)
-    x = torch.randn(STEPS, BATCH, INPUT, generator=gen).to(DEVICE, dtype)
+    x = torch.randn(steps, BATCH, INPUT, generator=gen).to(DEVICE, dtype)
     state = tuple(torch.randn(rows, BATCH, hidden, generator=gen).to(DEVICE, dtype)
                   for _ in range(n_state))
-    out_shape = (STEPS, BATCH, hidden * (2 if layer.bidirectional else 1))
+    out_shape = (steps, BATCH, hidden * (2 if layer.bidirectional else 1))
     weights = [torch.randn(out_shape, generator=gen).to(DEVICE, dtype)]
     weights += [torch.randn(s.shape, generator=gen).to(DEVICE, dtype) for s in state]
     ref = _grads(layer, "reference", x, state, weights)
@@ -83,6 +83,12 @@ def test_fused_options_match_reference(name, options):
 def test_hidden_larger_than_one_tile_matches_reference(name):
     """H = 70 spans two 64-wide column tiles and three 32-wide reduction chunks."""
     _compare(name, hidden=70, tol=5e-5)
+
+
+@pytest.mark.parametrize("name", ["fgr", "gru_cho"])
+def test_a_single_step_matches_reference(name):
+    """T = 1: fgr's gate recurrence never fires (its weight gradient is zero); gru_cho has one step."""
+    _compare(name, steps=1)
 
 
 @pytest.mark.parametrize("name", ["lstm", "fgr", "gru_cho"])

@@ -191,9 +191,7 @@ def _gate_recurrence_grad(d_xp: Tensor, saved: Tensor) -> Tensor:
     hidden = d_xp.shape[2] // 4
     pick = (slice(0, 2 * hidden), slice(3 * hidden, 4 * hidden))  # blocks/slots i, f and o
     d_gates = torch.cat([d_xp[..., s] for s in pick], 2)[1:]
-    gates_prev = torch.cat([saved[..., s] for s in pick], 2)[:-1]
-    if d_gates.shape[0] == 0:
-        return d_xp.new_zeros(3 * hidden, 3 * hidden)
+    gates_prev = torch.cat([saved[..., s] for s in pick], 2)[:-1]  # empty for T = 1: zeros
     return d_gates.reshape(-1, 3 * hidden).t() @ gates_prev.reshape(-1, 3 * hidden)
 
 
