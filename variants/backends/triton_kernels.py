@@ -31,6 +31,12 @@ def _wload(ptr, mask, DOT_FP32: tl.constexpr):
 
 
 @triton.jit
+def _ifo_columns(k, H):
+    """Column of gate index k in [0, 3H) of [i, f, o] within a 4H row laid out i, f, g, o."""
+    return k + tl.where(k >= 2 * H, H, 0)
+
+
+@triton.jit
 def recurrent_forward_kernel(
     xp, w_hh, b_hh, peep, w_gate, hs, cs, saved, T, B, H,
     POINTWISE: tl.constexpr, FLAGS: tl.constexpr, N_BLOCKS: tl.constexpr,
@@ -86,24 +92,22 @@ def recurrent_forward_kernel(
                     acc3 += tl.load(b_hh + 3 * H + cols, mask=cmask, other=0.0).to(
                         tl.float32)[None, :]
             if GATE_REC:
-                # previous gates [i, f, o] live in saved slots 0, 1, 3 of step t - 1
+                # previous gates [i, f, o] (3H wide) are saved slots 0, 1, 3 of step t - 1
                 g_prev = saved + tl.maximum(t - 1, 0) * B * (N_SAVED * H)
-                for src in range(3):
-                    for k0 in range(0, H, BLOCK_K):
-                        ks = k0 + tl.arange(0, BLOCK_K)
-                        kmask = ks < H
-                        gk = _tile_load(g_prev + (src + src // 2) * H, rows, ks, N_SAVED * H,
-                                        rmask[:, None] & kmask[None, :] & (t > 0))
-                        if DOT_FP32:
-                            gk = gk.to(tl.float32)
-                        wm = kmask[:, None] & cmask[None, :]
-                        wg_ptr = w_gate + cols[None, :] * (3 * H) + (src * H + ks)[:, None]
-                        acc0 += tl.dot(gk, _wload(wg_ptr, wm, DOT_FP32),
-                                       input_precision=PRECISION)
-                        acc1 += tl.dot(gk, _wload(wg_ptr + 3 * H * H, wm, DOT_FP32),
-                                       input_precision=PRECISION)
-                        acc3 += tl.dot(gk, _wload(wg_ptr + 6 * H * H, wm, DOT_FP32),
-                                       input_precision=PRECISION)
+                for k0 in range(0, 3 * H, BLOCK_K):
+                    ks = k0 + tl.arange(0, BLOCK_K)
+                    kmask = ks < 3 * H
+                    gk = _tile_load(g_prev, rows, _ifo_columns(ks, H), N_SAVED * H,
+                                    rmask[:, None] & kmask[None, :] & (t > 0))
+                    if DOT_FP32:
+                        gk = gk.to(tl.float32)
+                    wm = kmask[:, None] & cmask[None, :]
+                    wg_ptr = w_gate + cols[None, :] * (3 * H) + ks[:, None]  # rows: receiving
+                    acc0 += tl.dot(gk, _wload(wg_ptr, wm, DOT_FP32), input_precision=PRECISION)
+                    acc1 += tl.dot(gk, _wload(wg_ptr + 3 * H * H, wm, DOT_FP32),
+                                   input_precision=PRECISION)
+                    acc3 += tl.dot(gk, _wload(wg_ptr + 6 * H * H, wm, DOT_FP32),
+                                   input_precision=PRECISION)
             x_ptr = xp + t * B * gh
             x0 = _tile_load(x_ptr, rows, cols, gh, m).to(tl.float32)
             x1 = x0 * 0.0
@@ -254,22 +258,19 @@ def recurrent_backward_kernel(
                 acc += tl.dot(dk.to(w.dtype), w, input_precision=PRECISION)
             tl.store(dh_buf + out, acc, mask=m)
         if GATE_REC:
-            # d [i, f, o]_{t-1} = [da_i, da_f, da_o]_t w_gate (d a in blocks 0, 1, 3 of d_xp)
-            for src in range(3):
-                for j0 in range(0, H, BLOCK_H):
-                    cols = j0 + tl.arange(0, BLOCK_H)
-                    cmask = cols < H
-                    acc = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
-                    for dst in range(3):
-                        for k0 in range(0, H, BLOCK_K):
-                            ks = k0 + tl.arange(0, BLOCK_K)
-                            kmask = ks < H
-                            dk = _tile_load(d_xp + t * B * gh + (dst + dst // 2) * H, rows, ks,
-                                            gh, rmask[:, None] & kmask[None, :])
-                            w = _wload(w_gate + (dst * H + ks)[:, None] * (3 * H)
-                                       + (src * H + cols)[None, :],
-                                       kmask[:, None] & cmask[None, :], DOT_FP32)
-                            acc += tl.dot(dk.to(w.dtype), w, input_precision=PRECISION)
-                    tl.store(dg_buf + rows[:, None] * (3 * H) + src * H + cols[None, :], acc,
-                             mask=rmask[:, None] & cmask[None, :])
+            # d [i, f, o]_{t-1} = [da_i, da_f, da_o]_t w_gate (d a: blocks 0, 1, 3 of d_xp)
+            for j0 in range(0, 3 * H, BLOCK_H):
+                cols = j0 + tl.arange(0, BLOCK_H)
+                cmask = cols < 3 * H
+                acc = tl.zeros((BLOCK_B, BLOCK_H), dtype=tl.float32)
+                for k0 in range(0, 3 * H, BLOCK_K):
+                    ks = k0 + tl.arange(0, BLOCK_K)
+                    kmask = ks < 3 * H
+                    dk = _tile_load(d_xp + t * B * gh, rows, _ifo_columns(ks, H), gh,
+                                    rmask[:, None] & kmask[None, :])
+                    w = _wload(w_gate + ks[:, None] * (3 * H) + cols[None, :],
+                               kmask[:, None] & cmask[None, :], DOT_FP32)
+                    acc += tl.dot(dk.to(w.dtype), w, input_precision=PRECISION)
+                tl.store(dg_buf + rows[:, None] * (3 * H) + cols[None, :], acc,
+                         mask=rmask[:, None] & cmask[None, :])
         tl.debug_barrier()
