@@ -87,7 +87,7 @@ def test_hidden_larger_than_one_tile_matches_reference(name):
 
 @pytest.mark.parametrize("name", ["fgr", "gru_cho"])
 def test_a_single_step_matches_reference(name):
-    """T = 1: fgr's gate recurrence never fires (its weight gradient is zero); gru_cho has one step."""
+    """T = 1: fgr's gate recurrence never fires (its weight gradient is zero)."""
     _compare(name, steps=1)
 
 
