@@ -185,3 +185,57 @@ def test_gate_recurrence_without_all_four_blocks_is_refused():
 
     with pytest.raises(ValueError, match="gate recurrence only with blocks i, f, g, o"):
         triton_spec(FGRWithoutForgetGate(HIDDEN))
+
+
+# ---- `auto`'s probe: triton is checked against the reference before it is trusted ------------
+@pytest.mark.parametrize("name", ["peephole", "fgr", "gru_cho"])
+def test_probe_accepts_the_built_in_kernels(name):
+    from variants.backends.triton_probe import triton_disagreement
+
+    layer = variants.build(name, INPUT, 40).to(DEVICE)
+    x = torch.randn(STEPS, BATCH, INPUT, device=DEVICE)
+    assert triton_disagreement(layer.cell, x, layer.layer_weights(0, 0)) is None
+
+
+@triton.jit
+def _ugrnn_bwd_wrong(s0, s1, s2, s3, h_prev, c_prev, c, dh, dc, p0, p1, p2,
+                     FLAGS: tl.constexpr):
+    """_ugrnn_bwd without the direct path g * dh to h_prev: gradients through time are wrong."""
+    cand, g = s0, s1
+    da_c = dh * (1.0 - g) * (1.0 - cand * cand)
+    da_g = dh * (h_prev - cand) * g * (1.0 - g)
+    zero = dh * 0.0
+    return da_c, da_g, zero, zero, da_c, da_g, zero, zero, zero, zero
+
+
+def test_probe_rejects_a_wrong_kernel_once_and_auto_falls_back(registry_cleanup, monkeypatch):
+    from variants.backends import auto_select, get_backend
+    from variants.backends.triton_backend import TritonCellSpec
+    from variants.backends.triton_probe import triton_disagreement
+
+    cls = _ugrnn_cell(with_kernel=False)
+    cls.triton_pointwise = lambda self: TritonCellSpec(
+        _ugrnn_fwd, _ugrnn_bwd_wrong, flags=0, n_blocks=2, has_c=False, n_saved=2,
+        separate_recurrent=False)
+    layer = variants.build("ugrnn_triton", INPUT, HIDDEN).to(DEVICE)
+    weights = layer.layer_weights(0, 0)
+    x = torch.randn(STEPS, BATCH, INPUT, device=DEVICE)
+    with pytest.warns(RuntimeWarning, match="disagrees with the reference.*using backend='ref"):
+        verdict = triton_disagreement(layer.cell, x, weights)
+    assert verdict is not None and "differs by" in verdict
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # remembered: no second probe, no second warning
+        assert triton_disagreement(layer.cell, x, weights) == verdict
+    # where `auto` would pick triton (CUDA), it runs the reference: gradients through time right
+    monkeypatch.setattr(auto_select, "choose_backend", lambda cell, x, mask: "triton")
+    grads = {}
+    for name, run in (("auto", auto_select.run_auto), ("triton", get_backend("triton")),
+                      ("reference", variants.engine.run_reference)):
+        x_in = x.clone().requires_grad_()
+        out, _ = run(layer.cell, x_in, (torch.zeros(BATCH, HIDDEN, device=DEVICE),), weights)
+        out.sum().backward()
+        grads[name] = x_in.grad
+    assert not torch.allclose(grads["triton"], grads["reference"], atol=1e-4)
+    torch.testing.assert_close(grads["auto"], grads["reference"])

@@ -8,7 +8,8 @@
   triton for variants cuDNN cannot run.
 
 The choice is `choose_backend(cell, x, recurrent_mask)`, never silent: tests and the speed
-table name it.
+table name it. Before `auto` first trusts `triton` for a cell on a device, `triton_probe` checks
+it against the reference on a 3-step probe; on disagreement it warns and uses `reference`.
 """
 
 from __future__ import annotations
@@ -61,5 +62,10 @@ def run_auto(
     from variants.backends import get_backend
 
     name = choose_backend(cell, x, recurrent_mask)
+    if name == "triton":
+        from variants.backends.triton_probe import triton_disagreement
+
+        if triton_disagreement(cell, x, weights) is not None:
+            name = "reference"
     run = run_reference if name == "reference" else get_backend(name)
     return run(cell, x, state, weights, reverse, recurrent_mask)

@@ -1,0 +1,98 @@
+"""`auto` checks the `triton` kernels against the reference once before it trusts them.
+
+CI tests the kernels only through Triton's CPU interpreter. The interpreter runs a kernel's
+programs one after another and its threads as one, so it cannot show a race between the phases of
+a step, a miscompile or a limit of one GPU. So before `auto` first sends a cell to `triton` on a
+device, it runs a small probe through both `triton` and `run_reference`: 3 steps, batch 20 (two
+programs), the layer's own weights and sizes, random input and state. It compares the outputs, the
+final state and every gradient. If one differs by more than the dtype allows, `auto` warns once and
+uses `reference` for that cell, dtype and device for the rest of the process. A forced
+``backend="triton"`` is never probed, nor is a first call inside a CUDA graph capture or a
+`torch.compile` trace.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import torch
+from torch import Tensor
+
+from variants.cell import Cell
+from variants.engine import LayerWeights, run_reference
+
+PROBE_STEPS, PROBE_BATCH = 3, 20
+
+_VERDICTS: dict[tuple, str | None] = {}
+
+
+def _tolerance(dtype: torch.dtype) -> float:
+    """Largest |triton - reference| allowed, relative to the largest |reference| of a tensor."""
+    from variants.backends.triton_backend import matmul_precision
+
+    if dtype == torch.float32:
+        return 1e-3 if matmul_precision(dtype) == "ieee" else 3e-2
+    return 1e-1  # bf16 / fp16
+
+
+def _key(cell: Cell, x: Tensor, weights: LayerWeights) -> tuple:
+    from variants.backends.triton_backend import matmul_precision, triton_spec
+
+    spec = triton_spec(cell)
+    return (type(cell), spec.forward, spec.backward, spec.flags, spec.kernel,
+            cell.hidden_size, weights.weight_ih.shape[1], x.dtype, str(x.device),
+            matmul_precision(x.dtype))
+
+
+def _run(backend, cell: Cell, x: Tensor, state: tuple[Tensor, ...], weights: LayerWeights,
+         seed: Tensor) -> list[Tensor]:
+    """Outputs, final state and the gradients of a fixed random loss, for one backend."""
+    x = x.detach().requires_grad_()
+    state = tuple(s.detach().requires_grad_() for s in state)
+    params = [p for p in (weights.weight_ih, weights.weight_hh, weights.bias_ih,
+                          weights.bias_hh, *weights.extra.values())
+              if p is not None and p.requires_grad]
+    out, final = backend(cell, x, state, weights, False, None)
+    results = [out, *final]
+    loss = sum((t.float() * seed[: t.numel()].view_as(t)).sum() for t in results)
+    grads = torch.autograd.grad(loss, [x, *state, *params], allow_unused=True)
+    return [r.detach() for r in results] + [g for g in grads if g is not None]
+
+
+def triton_disagreement(cell: Cell, x: Tensor, weights: LayerWeights) -> str | None:
+    """None when `triton` agrees with the reference on the probe for this cell, dtype and
+    device; else a one-line description of the first difference (warned once, remembered)."""
+    key = _key(cell, x, weights)
+    if key in _VERDICTS:
+        return _VERDICTS[key]
+    capturing = x.is_cuda and torch.cuda.is_current_stream_capturing()
+    if capturing or torch.compiler.is_compiling():
+        return None  # no side runs inside a CUDA graph capture or a compiled trace
+    from variants.backends.triton_backend import run_triton
+
+    gen = torch.Generator().manual_seed(0)
+    hidden, features = cell.hidden_size, weights.weight_ih.shape[1]
+    probe_x = torch.randn(PROBE_STEPS, PROBE_BATCH, features, generator=gen)
+    state = tuple(torch.randn(PROBE_BATCH, hidden, generator=gen) for _ in cell.state_names)
+    seed = torch.randn(PROBE_STEPS * PROBE_BATCH * hidden, generator=gen).to(x.device)
+    probe_x = probe_x.to(x.device, x.dtype)
+    state = tuple(s.to(x.device, x.dtype) for s in state)
+    with torch.inference_mode(False), torch.enable_grad():
+        reference = _run(run_reference, cell, probe_x, state, weights, seed)
+        fused = _run(run_triton, cell, probe_x, state, weights, seed)
+    tol = _tolerance(x.dtype)
+    verdict = None
+    for k, (a, b) in enumerate(zip(fused, reference, strict=True)):
+        scale = b.float().abs().max().clamp_min(1e-3)
+        error = float((a.float() - b.float()).abs().max() / scale)
+        if not error <= tol:  # catches NaN too
+            verdict = (f"tensor {k} of outputs/state/gradients differs by {error:.3g} of its "
+                       f"largest value (allowed {tol:g})")
+            break
+    if verdict is not None:
+        warnings.warn(
+            f"backend='auto': the triton kernel of {cell.name!r} disagrees with the reference "
+            f"on {x.device} ({x.dtype}): {verdict}; using backend='reference' for it instead",
+            RuntimeWarning, stacklevel=3)
+    _VERDICTS[key] = verdict
+    return verdict
