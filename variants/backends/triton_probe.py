@@ -72,12 +72,12 @@ def triton_disagreement(cell: Cell, x: Tensor, weights: LayerWeights) -> str | N
 
     gen = torch.Generator().manual_seed(0)
     hidden, features = cell.hidden_size, weights.weight_ih.shape[1]
-    probe_x = torch.randn(PROBE_STEPS, PROBE_BATCH, features, generator=gen)
-    state = tuple(torch.randn(PROBE_BATCH, hidden, generator=gen) for _ in cell.state_names)
-    seed = torch.randn(PROBE_STEPS * PROBE_BATCH * hidden, generator=gen).to(x.device)
-    probe_x = probe_x.to(x.device, x.dtype)
-    state = tuple(s.to(x.device, x.dtype) for s in state)
-    with torch.inference_mode(False), torch.enable_grad():
+    with torch.inference_mode(False), torch.enable_grad():  # the layer may run in eval/no_grad
+        probe_x = torch.randn(PROBE_STEPS, PROBE_BATCH, features, generator=gen)
+        state = tuple(torch.randn(PROBE_BATCH, hidden, generator=gen) for _ in cell.state_names)
+        seed = torch.randn(PROBE_STEPS * PROBE_BATCH * hidden, generator=gen).to(x.device)
+        probe_x = probe_x.to(x.device, x.dtype)
+        state = tuple(s.to(x.device, x.dtype) for s in state)
         reference = _run(run_reference, cell, probe_x, state, weights, seed)
         fused = _run(run_triton, cell, probe_x, state, weights, seed)
     tol = _tolerance(x.dtype)
