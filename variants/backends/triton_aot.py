@@ -162,6 +162,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write", action="store_true",
                         help="write results/speed/triton-sm<arch>-resources.md")
     args = parser.parse_args(argv)
+    from variants.backends.triton_backend import interpreting
+
+    if interpreting():
+        parser.error("TRITON_INTERPRET is set: the kernels are then interpreted, not compiled; "
+                     "accepted: TRITON_INTERPRET unset or 0")
     import triton
 
     head = [f"# Triton kernels compiled for sm_{args.arch}a (no GPU), H={args.hidden}", "",
