@@ -34,3 +34,11 @@ def test_kernels_compile_for_sm90_without_register_spills(tmp_path):
     for name, precision, fwd_regs, fwd_spill, bwd_regs, bwd_spill in rows:
         assert int(fwd_regs) <= 255 and int(bwd_regs) <= 255
         assert (int(fwd_spill), int(bwd_spill)) == (0, 0), f"{name} {precision} spills"
+
+
+def test_compiling_under_the_interpreter_flag_is_refused_in_one_line():
+    env = {**os.environ, "TRITON_INTERPRET": "1"}
+    run = subprocess.run([sys.executable, "-m", "variants.backends.triton_aot", "--variants",
+                          "rnn"], capture_output=True, text=True, env=env, timeout=120)
+    assert run.returncode == 2 and run.stdout == ""
+    assert "error: TRITON_INTERPRET is set" in run.stderr.splitlines()[-1]
