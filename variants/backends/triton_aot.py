@@ -77,7 +77,9 @@ def kernel_sources(cell: Cell, hidden: int, dtype: torch.dtype = torch.float32,
     spec = triton_spec(cell)
     ty = "*" + _DTYPES[dtype]
     ints = {"T", "B", "H"}
-    fp32_buffers = {"cs": "*fp32", "dh_buf": "*fp32", "dc_buf": "*fp32", "dg_buf": "*fp32"}
+    # fp32 whatever the dtype: the cell state and the backward's carried gradients
+    fp32_buffers = {"cs": "*fp32" if spec.has_c else ty, "dh_buf": "*fp32", "dc_buf": "*fp32",
+                    "dg_buf": "*fp32"}
     if spec.kernel == "gru_reset_before":
         kernels = [cho.gru_cho_forward_kernel, cho.gru_cho_backward_kernel]
         own = [{"ACT": spec.flags & 15, "REC": spec.flags >> 4 & 15}] * 2
