@@ -218,3 +218,28 @@ def test_lstm_kernel_on_a_non_contiguous_projection_matches_the_contiguous_one()
     ref_out, ref_final, _ = kernel.forward(xp.contiguous(), state, weights)
     torch.testing.assert_close(out, ref_out, atol=1e-12, rtol=0)
     torch.testing.assert_close(final[1], ref_final[1], atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["lstm", "fgr", "gru", "gru_cho", "rnn"])
+def test_under_autocast_it_runs_in_float32_and_matches_the_float32_reference(name):
+    """Lightning's bf16-mixed: the layer gets a bf16 input and keeps fp32 weights. bptt runs
+    the recurrence in float32 (`variants.backends.autocast`): the same numbers as the float32
+    reference without autocast, gradients included, and a bf16 gradient for the bf16 input."""
+    gen = torch.Generator().manual_seed(0)
+    layer = variants.build(name, INPUT, HIDDEN, generator=gen, backend="bptt")
+    x = torch.randn(STEPS, BATCH, INPUT, generator=gen).bfloat16()
+    results = {}
+    for mode in ("autocast", "float32"):
+        layer.zero_grad()
+        x_in = x.clone().requires_grad_() if mode == "autocast" else x.float().requires_grad_()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=mode == "autocast"):
+            out, _ = layer(x_in)
+        out.pow(2).sum().backward()
+        grads = [p.grad.clone() for _, p in sorted(layer.named_parameters())]
+        results[mode] = (out, x_in.grad, grads)
+    out, x_grad, grads = results["autocast"]
+    assert out.dtype == torch.float32 and x_grad.dtype == torch.bfloat16
+    torch.testing.assert_close(out, results["float32"][0], atol=1e-6, rtol=1e-6)
+    torch.testing.assert_close(x_grad.float(), results["float32"][1], atol=2e-2, rtol=2e-2)
+    for a, b in zip(grads, results["float32"][2], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-6)

@@ -240,3 +240,22 @@ def test_probe_rejects_a_wrong_kernel_once_and_auto_falls_back(registry_cleanup,
         grads[name] = x_in.grad
     assert not torch.allclose(grads["triton"], grads["reference"], atol=1e-4)
     torch.testing.assert_close(grads["auto"], grads["reference"])
+
+
+@pytest.mark.parametrize("name", ["peephole", "gru_cho"])
+def test_under_autocast_it_runs_in_float32_and_the_probe_agrees(name):
+    """bf16-mixed training: a bf16 input, fp32 weights; the kernels run in float32."""
+    from variants.backends.triton_probe import triton_disagreement
+
+    gen = torch.Generator().manual_seed(0)
+    layer = variants.build(name, INPUT, HIDDEN, generator=gen).to(DEVICE)
+    x = torch.randn(STEPS, BATCH, INPUT, generator=gen).to(DEVICE, torch.bfloat16)
+    outs = {}
+    for backend in ("triton", "reference"):
+        layer.backend = backend
+        with torch.autocast(DEVICE, dtype=torch.bfloat16, enabled=backend == "triton"):
+            outs[backend] = layer(x if backend == "triton" else x.float())[0]
+    assert outs["triton"].dtype == torch.float32
+    torch.testing.assert_close(outs["triton"], outs["reference"], atol=2e-5, rtol=2e-5)
+    with torch.autocast(DEVICE, dtype=torch.bfloat16):
+        assert triton_disagreement(layer.cell, x, layer.layer_weights(0, 0)) is None

@@ -154,3 +154,12 @@ def test_value_the_task_rejects_is_a_config_error_without_results(tiny_config) -
     with pytest.raises(ConfigError, match=r"^task\.length must be an integer >= 2, got 1$"):
         train(cfg)
     assert not (Path(cfg.run_dir) / "results.json").exists()
+
+
+@pytest.mark.parametrize("variant", ["lstm", "peephole", "fgr"])
+def test_bf16_mixed_precision_trains_with_the_default_backend(tiny_config, variant) -> None:
+    # Lightning's autocast hands the layer a bf16 input with fp32 weights; the hand-written
+    # backends run in float32 then (variants/backends/autocast.py) instead of failing
+    record = train(tiny_config(*ADDING, f"variant={variant}", "trainer.precision=bf16-mixed"))
+    assert record["status"] == "finished", record["message"]
+    assert math.isfinite(record["final"]["val/loss"]) and record["steps"] == 20

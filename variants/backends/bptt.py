@@ -24,6 +24,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from variants.backends.autocast import float32_under_autocast
 from variants.cell import Cell
 from variants.engine import LayerWeights, projection_bias
 
@@ -171,6 +172,7 @@ def permute_blocks(weights: LayerWeights, order: list[int], hidden: int) -> Laye
                         pick(weights.bias_hh), weights.extra)
 
 
+@float32_under_autocast
 def run_bptt(
     cell: Cell,
     x: Tensor,

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from variants.backends.autocast import float32_under_autocast
 from variants.cell import Cell
 from variants.engine import LayerWeights, input_projection
 
@@ -262,6 +263,7 @@ def triton_cdiv(a: int, b: int) -> int:
     return -(-a // b)
 
 
+@float32_under_autocast
 def run_triton(
     cell: Cell,
     x: Tensor,

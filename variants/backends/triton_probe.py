@@ -18,6 +18,7 @@ import warnings
 import torch
 from torch import Tensor
 
+from variants.backends.autocast import autocasting
 from variants.cell import Cell
 from variants.engine import LayerWeights, run_reference
 
@@ -35,13 +36,13 @@ def _tolerance(dtype: torch.dtype) -> float:
     return 1e-1  # bf16 / fp16
 
 
-def _key(cell: Cell, x: Tensor, weights: LayerWeights) -> tuple:
+def _key(cell: Cell, dtype: torch.dtype, device: torch.device, weights: LayerWeights) -> tuple:
     from variants.backends.triton_backend import matmul_precision, triton_spec
 
     spec = triton_spec(cell)
     return (type(cell), spec.forward, spec.backward, spec.flags, spec.kernel,
-            cell.hidden_size, weights.weight_ih.shape[1], x.dtype, str(x.device),
-            matmul_precision(x.dtype))
+            cell.hidden_size, weights.weight_ih.shape[1], dtype, str(device),
+            matmul_precision(dtype))
 
 
 def _run(backend, cell: Cell, x: Tensor, state: tuple[Tensor, ...], weights: LayerWeights,
@@ -62,7 +63,10 @@ def _run(backend, cell: Cell, x: Tensor, state: tuple[Tensor, ...], weights: Lay
 def triton_disagreement(cell: Cell, x: Tensor, weights: LayerWeights) -> str | None:
     """None when `triton` agrees with the reference on the probe for this cell, dtype and
     device; else a one-line description of the first difference (warned once, remembered)."""
-    key = _key(cell, x, weights)
+    # the dtype the kernel will run in: float32 under autocast (`variants.backends.autocast`)
+    under_autocast = autocasting(x)
+    dtype = torch.float32 if under_autocast else x.dtype
+    key = _key(cell, dtype, x.device, weights)
     if key in _VERDICTS:
         return _VERDICTS[key]
     capturing = x.is_cuda and torch.cuda.is_current_stream_capturing()
@@ -72,15 +76,19 @@ def triton_disagreement(cell: Cell, x: Tensor, weights: LayerWeights) -> str | N
 
     gen = torch.Generator().manual_seed(0)
     hidden, features = cell.hidden_size, weights.weight_ih.shape[1]
-    with torch.inference_mode(False), torch.enable_grad():  # the layer may run in eval/no_grad
+    with (torch.inference_mode(False), torch.enable_grad(),  # the layer may run in eval/no_grad
+          torch.autocast(x.device.type, enabled=False)):
         probe_x = torch.randn(PROBE_STEPS, PROBE_BATCH, features, generator=gen)
         state = tuple(torch.randn(PROBE_BATCH, hidden, generator=gen) for _ in cell.state_names)
         seed = torch.randn(PROBE_STEPS * PROBE_BATCH * hidden, generator=gen).to(x.device)
-        probe_x = probe_x.to(x.device, x.dtype)
-        state = tuple(s.to(x.device, x.dtype) for s in state)
+        probe_x = probe_x.to(x.device, dtype)
+        state = tuple(s.to(x.device, dtype) for s in state)
+        if under_autocast:  # the weights as the kernel will get them
+            weights = LayerWeights(*(w if w is None else w.float() for w in weights[:4]),
+                                   {k: v.float() for k, v in weights.extra.items()})
         reference = _run(run_reference, cell, probe_x, state, weights, seed)
         fused = _run(run_triton, cell, probe_x, state, weights, seed)
-    tol = _tolerance(x.dtype)
+    tol = _tolerance(dtype)
     verdict = None
     for k, (a, b) in enumerate(zip(fused, reference, strict=True)):
         scale = b.float().abs().max().clamp_min(1e-3)
@@ -92,7 +100,7 @@ def triton_disagreement(cell: Cell, x: Tensor, weights: LayerWeights) -> str | N
     if verdict is not None:
         warnings.warn(
             f"backend='auto': the triton kernel of {cell.name!r} disagrees with the reference "
-            f"on {x.device} ({x.dtype}): {verdict}; using backend='reference' for it instead",
+            f"on {x.device} ({dtype}): {verdict}; using backend='reference' for it instead",
             RuntimeWarning, stacklevel=3)
     _VERDICTS[key] = verdict
     return verdict
