@@ -94,9 +94,9 @@ def launch_config(spec: TritonCellSpec, hidden: int, backward: bool) -> dict[str
 
     16 batch rows a program, 64-wide column tiles, 32-wide reduction chunks, 8 warps. Chosen so
     that no kernel spills registers when compiled for sm_90a (fp32 exact and TF32, bf16), as
-    `ptxas -v` reports through `triton_aot` (tested): with 4 warps every LSTM-family forward
-    spilled 230-440 bytes a thread. fgr's extra gate tiles take 32-wide column tiles forward
-    and 16-wide reduction chunks backward; gru_cho pipelines 2 stages instead of 3.
+    `ptxas -v` reports through `triton_aot` (tested): with 4 warps the fp32 forward of every
+    variant but rnn spilled 32-324 bytes a thread. fgr's extra gate tiles take 32-wide column
+    tiles forward and 16-wide reduction chunks backward; gru_cho pipelines 2 stages, not 3.
     """
     config = {"BLOCK_B": 16, "BLOCK_H": max(16, min(64, triton_next_pow2(hidden))),
               "BLOCK_K": 32, "num_warps": 8, "num_stages": 3}
