@@ -259,3 +259,25 @@ def test_under_autocast_it_runs_in_float32_and_the_probe_agrees(name):
     torch.testing.assert_close(outs["triton"], outs["reference"], atol=2e-5, rtol=2e-5)
     with torch.autocast(DEVICE, dtype=torch.bfloat16):
         assert triton_disagreement(layer.cell, x, layer.layer_weights(0, 0)) is None
+
+
+@triton.jit
+def _ugrnn_fwd_broken(x0, x1, x2, x3, r0, r1, r2, r3, h_prev, c_prev, p0, p1, p2,
+                      FLAGS: tl.constexpr):
+    h = tl.no_such_function(x0 + r0)  # fails when compiled or interpreted
+    return h, c_prev, h, h, h, h
+
+
+def test_probe_turns_a_kernel_that_raises_into_a_fallback(registry_cleanup):
+    from variants.backends.triton_backend import TritonCellSpec
+    from variants.backends.triton_probe import triton_disagreement
+
+    cls = _ugrnn_cell(with_kernel=False)
+    cls.triton_pointwise = lambda self: TritonCellSpec(
+        _ugrnn_fwd_broken, _ugrnn_bwd, flags=0, n_blocks=2, has_c=False, n_saved=2,
+        separate_recurrent=False)
+    layer = variants.build("ugrnn_triton", INPUT, HIDDEN).to(DEVICE)
+    x = torch.randn(STEPS, BATCH, INPUT, device=DEVICE)
+    with pytest.warns(RuntimeWarning, match="disagrees with the reference.*it raised"):
+        verdict = triton_disagreement(layer.cell, x, layer.layer_weights(0, 0))
+    assert verdict is not None and "no_such_function" in verdict

@@ -5,8 +5,9 @@ programs one after another and its threads as one, so it cannot show a race betw
 a step, a miscompile or a limit of one GPU. So before `auto` first sends a cell to `triton` on a
 device, it runs a small probe through both `triton` and `run_reference`: 3 steps, batch 20 (two
 programs), the layer's own weights and sizes, random input and state. It compares the outputs, the
-final state and every gradient. If one differs by more than the dtype allows, `auto` warns once and
-uses `reference` for that cell, dtype and device for the rest of the process. A forced
+final state and every gradient. If one differs by more than the dtype allows, or the kernel raises
+(e.g. it does not compile for this GPU), `auto` warns once and uses `reference` for that cell,
+dtype and device for the rest of the process. A forced
 ``backend="triton"`` is never probed, nor is a first call inside a CUDA graph capture or a
 `torch.compile` trace.
 """
@@ -57,7 +58,23 @@ def _run(backend, cell: Cell, x: Tensor, state: tuple[Tensor, ...], weights: Lay
     results = [out, *final]
     loss = sum((t.float() * seed[: t.numel()].view_as(t)).sum() for t in results)
     grads = torch.autograd.grad(loss, [x, *state, *params], allow_unused=True)
-    return [r.detach() for r in results] + [g for g in grads if g is not None]
+    return [r.detach() for r in results] + list(grads)
+
+
+def _first_difference(fused: list[Tensor | None], reference: list[Tensor | None],
+                      tol: float) -> str | None:
+    """The first tensor that differs by more than `tol` of its largest reference value."""
+    for k, (a, b) in enumerate(zip(fused, reference, strict=True)):
+        if a is None or b is None:
+            if (a is None) != (b is None):
+                return f"tensor {k} of outputs/state/gradients is None in one backend only"
+            continue
+        scale = b.float().abs().max().clamp_min(1e-3)
+        error = float((a.float() - b.float()).abs().max() / scale)
+        if not error <= tol:  # catches NaN too
+            return (f"tensor {k} of outputs/state/gradients differs by {error:.3g} of its "
+                    f"largest value (allowed {tol:g})")
+    return None
 
 
 def triton_disagreement(cell: Cell, x: Tensor, weights: LayerWeights) -> str | None:
@@ -87,16 +104,11 @@ def triton_disagreement(cell: Cell, x: Tensor, weights: LayerWeights) -> str | N
             weights = LayerWeights(*(w if w is None else w.float() for w in weights[:4]),
                                    {k: v.float() for k, v in weights.extra.items()})
         reference = _run(run_reference, cell, probe_x, state, weights, seed)
-        fused = _run(run_triton, cell, probe_x, state, weights, seed)
-    tol = _tolerance(dtype)
-    verdict = None
-    for k, (a, b) in enumerate(zip(fused, reference, strict=True)):
-        scale = b.float().abs().max().clamp_min(1e-3)
-        error = float((a.float() - b.float()).abs().max() / scale)
-        if not error <= tol:  # catches NaN too
-            verdict = (f"tensor {k} of outputs/state/gradients differs by {error:.3g} of its "
-                       f"largest value (allowed {tol:g})")
-            break
+        try:
+            fused = _run(run_triton, cell, probe_x, state, weights, seed)
+            verdict = _first_difference(fused, reference, _tolerance(dtype))
+        except Exception as error:  # e.g. a kernel that does not compile for this GPU
+            verdict = f"it raised {type(error).__name__}: {(str(error) or '?').splitlines()[0]}"
     if verdict is not None:
         warnings.warn(
             f"backend='auto': the triton kernel of {cell.name!r} disagrees with the reference "
