@@ -32,6 +32,13 @@ def _fp32(t: Tensor | None) -> Tensor | None:
     return t.float() if t is not None and t.is_floating_point() else t
 
 
+def float32_weights(weights: LayerWeights) -> LayerWeights:
+    """The layer's weights as the hand-written backends take them under autocast."""
+    return LayerWeights(_fp32(weights.weight_ih), _fp32(weights.weight_hh),
+                        _fp32(weights.bias_ih), _fp32(weights.bias_hh),
+                        {k: _fp32(v) for k, v in weights.extra.items()})
+
+
 def float32_under_autocast(run: Run) -> Run:
     """Wrap a backend so that, under autocast, it runs in float32 with autocast off."""
 
@@ -40,9 +47,7 @@ def float32_under_autocast(run: Run) -> Run:
                 reverse: bool = False, recurrent_mask: Tensor | None = None):
         if not autocasting(x):
             return run(cell, x, state, weights, reverse, recurrent_mask)
-        weights = LayerWeights(_fp32(weights.weight_ih), _fp32(weights.weight_hh),
-                               _fp32(weights.bias_ih), _fp32(weights.bias_hh),
-                               {k: _fp32(v) for k, v in weights.extra.items()})
+        weights = float32_weights(weights)
         with torch.autocast(device_type=x.device.type, enabled=False):
             return run(cell, _fp32(x), tuple(_fp32(s) for s in state), weights, reverse,
                        _fp32(recurrent_mask))

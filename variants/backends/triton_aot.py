@@ -33,12 +33,11 @@ _DTYPES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
 
 @dataclass(frozen=True)
 class KernelResources:
-    """What ptxas allotted one compiled kernel (per thread: registers and spill stack, bytes)."""
+    """What ptxas allotted one compiled kernel: registers and spill-store bytes per thread."""
 
     kernel: str
     registers: int
-    stack_bytes: int
-    spill_bytes: int  # spill stores
+    spill_bytes: int
     shared_bytes: int
 
 
@@ -123,12 +122,12 @@ def compile_for(source: KernelSource, arch: int = 90) -> KernelResources:
         log = subprocess.run([get_ptxas(arch).path, "-lineinfo", "-v", "--regAllocOptLevel=2",
                               f"--gpu-name={gpu}", ptx, "-o", os.path.join(folder, "k.o")],
                              capture_output=True, text=True, check=True).stderr
-    spills = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores", log)
+    spills = re.search(r"(\d+) bytes spill stores", log)
     registers = re.search(r"Used (\d+) registers", log)
     if spills is None or registers is None:
         raise RuntimeError(f"ptxas printed no resource report for {fn.__name__}: {log!r}")
     return KernelResources(fn.__name__, int(registers.group(1)), int(spills.group(1)),
-                           int(spills.group(2)), int(compiled.metadata.shared))
+                           int(compiled.metadata.shared))
 
 
 PRECISIONS = {"fp32": (torch.float32, "ieee"), "fp32-tf32": (torch.float32, "tf32"),

@@ -19,7 +19,7 @@ import warnings
 import torch
 from torch import Tensor
 
-from variants.backends.autocast import autocasting
+from variants.backends.autocast import autocasting, float32_weights
 from variants.cell import Cell
 from variants.engine import LayerWeights, run_reference
 
@@ -101,8 +101,7 @@ def triton_disagreement(cell: Cell, x: Tensor, weights: LayerWeights) -> str | N
         probe_x = probe_x.to(x.device, dtype)
         state = tuple(s.to(x.device, dtype) for s in state)
         if under_autocast:  # the weights as the kernel will get them
-            weights = LayerWeights(*(w if w is None else w.float() for w in weights[:4]),
-                                   {k: v.float() for k, v in weights.extra.items()})
+            weights = float32_weights(weights)
         reference = _run(run_reference, cell, probe_x, state, weights, seed)
         try:
             fused = _run(run_triton, cell, probe_x, state, weights, seed)
