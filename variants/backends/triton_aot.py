@@ -2,7 +2,7 @@
 
 `triton.compile` with an explicit `GPUTarget` runs the whole CUDA pipeline (TTIR -> PTX) on any
 machine, and Triton's own ptxas (`ptxas -v`, the flags Triton uses) then reports registers per
-thread, stack frame and spill bytes. So a kernel that would not compile for an H100/H200, or that
+thread and spill bytes. So a kernel that would not compile for an H100/H200, or that
 spills registers inside its time loop, shows up on a CPU-only machine. Each launch is built as
 `triton_backend` builds it (`launch_config`). Used by the tests and by
 
@@ -104,7 +104,7 @@ def compile_for(source: KernelSource, arch: int = 90) -> KernelResources:
     """Compile one kernel for sm_`arch` (no GPU needed); ptxas's own report of its resources.
 
     The PTX comes from `triton.compile`; ptxas (Triton's, with Triton's flags) then prints
-    registers, stack frame and spill bytes, which the cubin alone does not separate.
+    registers and spill-store bytes, which the cubin alone does not report.
     """
     import triton
     from triton.backends.compiler import GPUTarget
