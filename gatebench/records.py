@@ -1,4 +1,6 @@
-"""Run records: the results.json schema, its atomic write, and the run's provenance."""
+"""Run records on disk: the atomic write of results.json and the run's provenance (versions, git).
+
+The schema itself lives in `gatebench.schema`."""
 
 from __future__ import annotations
 
@@ -12,9 +14,16 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-SCHEMA_VERSION = 1
-STATUSES = ("solved", "finished", "diverged", "failed")
-RESULTS_FILE = "results.json"
+from gatebench.schema import (  # noqa: F401 - re-exported: the runner's one import
+    EXTRA_KEYS,
+    RECORD_KEYS,
+    RESULTS_FILE,
+    SCHEMA_VERSION,
+    STATUSES,
+    check_record,
+    empty_record,
+)
+
 _PACKAGES = ("torch", "pytorch_lightning", "hydra-core", "omegaconf", "wandb", "gatebench")
 
 
@@ -77,42 +86,9 @@ def git_commit(directory: str | os.PathLike | None = None) -> str | None:
     return out.stdout.strip() or None
 
 
-def _empty_record() -> dict[str, Any]:
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "run_name": None,
-        "launch_id": None,
-        "variant": None,
-        "variant_options": {},
-        "task": {"name": None, "params": {}},
-        "length": None,
-        "seed": None,
-        "status": None,
-        "message": None,
-        "steps": 0,
-        "steps_to_solve": None,
-        "metric": None,
-        "metric_mode": None,
-        "baseline": None,
-        "final": {},
-        "best": {},
-        "test": {},
-        "norm_loss": None,
-        "params": None,
-        "wall_time_s": None,
-        "config": {},
-        "versions": {},
-        "git_commit": None,
-    }
-
-
-RECORD_KEYS = tuple(_empty_record())
-EXTRA_KEYS = ("recurrent_params", "run_dir", "host", "pid", "torch_threads")
-
-
 def new_record(**fields: Any) -> dict[str, Any]:
     """A results.json record with every schema key present (null/{} where not yet known)."""
-    record = _empty_record()
+    record = empty_record()
     record["versions"] = package_versions()
     record["git_commit"] = git_commit()
     unknown = set(fields) - set(RECORD_KEYS) - set(EXTRA_KEYS)
@@ -120,12 +96,3 @@ def new_record(**fields: Any) -> dict[str, Any]:
         raise ValueError(f"new_record: unknown field(s) {sorted(unknown)}; expected schema keys")
     record.update(fields)
     return record
-
-
-def check_record(record: dict[str, Any]) -> None:
-    """Raise ValueError if `record` breaks the schema (status, required keys)."""
-    if record.get("status") not in STATUSES:
-        raise ValueError(f"status={record.get('status')!r} is invalid: expected one of {STATUSES}")
-    missing = set(RECORD_KEYS) - set(record)
-    if missing:
-        raise ValueError(f"results record lacks key(s) {sorted(missing)}")

@@ -16,7 +16,7 @@ from hydra.types import RunMode
 from gatebench.metrics_csv import MetricsCSVLogger
 from gatebench.optim import build_optimizer, build_scheduler
 from gatebench.records import check_record, new_record, write_json_atomic
-from gatebench.train import resolve_threads
+from gatebench.runtime import resolve_threads
 from gatebench.validation import ConfigError, validate_config
 
 

@@ -1,7 +1,7 @@
 """Read run records (`results.json`, `metrics.csv`) into a tidy runs frame and long curves.
 
-The record schema is the "runs" section of `docs/contracts.md`. This module imports pandas only
-(never torch, `variants` or `tasks`), so reading a thousand runs starts in about a second.
+The record schema is `gatebench.schema` (documented in `docs/contracts.md`). This module imports
+pandas only (never torch, `variants` or `tasks`), so reading a thousand runs starts in a second.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ from typing import Any
 
 import pandas as pd
 
-RESULTS_FILE = "results.json"
-METRICS_FILE = "metrics.csv"
-STATUSES = ("solved", "finished", "diverged", "failed")
-# Runs with these statuses produced a final metric that enters the statistics.
-COMPLETED_STATUSES = ("solved", "finished")
+from gatebench.schema import (  # noqa: F401 - statuses re-exported for the report
+    COMPLETED_STATUSES,
+    METRICS_FILE,
+    RESULTS_FILE,
+    STATUSES,
+)
+
 CURVE_COLUMNS = ["source", "task", "length", "variant", "seed", "status", "step", "metric", "value"]
 
 

@@ -1,0 +1,61 @@
+"""Build a run's task and model from its config; a bad value becomes a one-line ConfigError."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from gatebench.validation import ConfigError
+
+
+def config_error(group: str, node: DictConfig, error: Exception) -> ConfigError:
+    """Restate a build error as `<group>.<key> ...` when it starts with one of the node's keys."""
+    message = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    message = message.removeprefix(f"{node.name}: ")
+    first = message.split(" ", 1)[0].rstrip(":=")
+    if first in node and first != "name":
+        return ConfigError(f"{group}.{message}")
+    return ConfigError(f"{group}={node.name}: {message}")
+
+
+def build_task_and_model(cfg: DictConfig) -> tuple[Any, Any]:
+    """The task and the seeded model; a ValueError/TypeError from either is a ConfigError."""
+    import pytorch_lightning as pl
+
+    import tasks
+    from gatebench.model import SequenceModel
+
+    task_params = {k: v for k, v in OmegaConf.to_container(cfg.task).items() if k != "name"}
+    try:
+        task = tasks.build(cfg.task.name, **task_params)
+    except (ValueError, TypeError) as error:
+        raise config_error("task", cfg.task, error) from error
+    pl.seed_everything(cfg.seed, workers=True, verbose=False)
+    try:
+        model = SequenceModel(
+            task,
+            OmegaConf.to_container(cfg.variant),
+            OmegaConf.to_container(cfg.optimizer),
+            OmegaConf.to_container(cfg.scheduler) if "scheduler" in cfg else None,
+            encoder_size=OmegaConf.select(cfg, "model.encoder_size", default=None),
+        )
+    except (ValueError, TypeError) as error:
+        raise config_error("variant", cfg.variant, error) from error
+    return task, model
+
+
+def build_datamodule(cfg: DictConfig, task: Any) -> Any:
+    """The task's Lightning DataModule with the run's `data.*` settings and seed."""
+    import tasks
+
+    data = cfg.data
+    return tasks.TaskDataModule(
+        task,
+        batch_size=data.batch_size,
+        val_size=data.val_size,
+        test_size=data.test_size,
+        seed=cfg.seed,
+        train_size=data.get("train_size"),
+        test_length=data.get("test_length"),
+    )

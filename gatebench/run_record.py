@@ -1,0 +1,82 @@
+"""Assemble a run's record: what the config says at the start, what the built task and model
+say, and how the run ended. Written to `results.json` by `gatebench.train`."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import socket
+from typing import Any
+
+from omegaconf import DictConfig
+
+
+def utc_now() -> str:
+    """The current time as an ISO-8601 UTC stamp (seconds)."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def start_record(cfg: DictConfig, config: dict[str, Any], launch_id: str) -> dict[str, Any]:
+    """The run's record with everything the config alone says (the rest is filled in later)."""
+    import torch
+
+    from gatebench.records import new_record
+
+    options = {k: v for k, v in config["variant"].items() if k not in ("name", "label")}
+    if cfg.variant_label != cfg.variant.name:
+        options["cell"] = cfg.variant.name  # a preset: keep the registry name of its cell
+    return new_record(
+        run_name=cfg.run_name,
+        launch_id=launch_id,
+        variant=cfg.variant_label,
+        variant_options=options,
+        task={
+            "name": cfg.task.name,
+            "params": {k: v for k, v in config["task"].items() if k != "name"},
+        },
+        length=cfg.task.length,
+        seed=cfg.seed,
+        config=config,
+        run_dir=str(cfg.run_dir),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        torch_threads=torch.get_num_threads(),
+        started_at=utc_now(),
+    )
+
+
+def describe(record: dict[str, Any], task: Any, model: Any) -> None:
+    """Fill in what only the built task and model know."""
+    import variants
+
+    record.update(
+        task={"name": task.name, "params": dict(task.params)},
+        length=task.length,
+        metric=f"val/{task.primary_metric}",
+        metric_mode=task.primary_mode,
+        baseline=float(task.baseline()),
+        params=variants.count_parameters(model),
+        recurrent_params=variants.count_parameters(model.layer),
+    )
+
+
+def finish_record(
+    record: dict[str, Any],
+    status: str,
+    message: str | None,
+    trainer: Any,
+    tracker: Any,
+    wall_time_s: float,
+) -> None:
+    """Fill in how the run ended: status, steps, the tracked metrics and the times."""
+    record.update(
+        status=status,
+        message=message,
+        steps=trainer.global_step if trainer is not None else 0,
+        steps_to_solve=tracker.steps_to_solve if tracker else None,
+        final=tracker.final if tracker else {},
+        best=tracker.best if tracker else {},
+        norm_loss=tracker.final.get("val/norm_loss") if tracker else None,
+        wall_time_s=round(wall_time_s, 3),
+        ended_at=utc_now(),
+    )
