@@ -73,6 +73,14 @@ def cache_dir() -> Path:
     return path
 
 
+def library_path(compiler: str) -> Path:
+    """Where the library built by `compiler` lives: keyed by the source, the generated header
+    (`kernel_table.c_header`), the compiler, its flags and the machine."""
+    key = hashlib.sha256(SOURCE.read_bytes() + kernel_table.c_header().encode() + " ".join(
+        [compiler, *compile_flags(), platform.machine()]).encode()).hexdigest()[:16]
+    return cache_dir() / f"bptt_steps-{key}.so"
+
+
 def build(compiler: str | None = None) -> Path:
     """Compile bptt_steps.c (float and double entry points) into the cache; returns the .so."""
     compiler = compiler or os.environ.get("CC", "cc")
@@ -80,9 +88,7 @@ def build(compiler: str | None = None) -> Path:
         raise FileNotFoundError(f"C compiler {compiler!r} not found")
     flags = compile_flags()
     header = kernel_table.c_header()
-    key = hashlib.sha256(SOURCE.read_bytes() + header.encode() + " ".join(
-        [compiler, *flags, platform.machine()]).encode()).hexdigest()[:16]
-    target = cache_dir() / f"bptt_steps-{key}.so"
+    target = library_path(compiler)
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
