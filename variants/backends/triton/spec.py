@@ -14,7 +14,7 @@ from typing import Any
 class TritonCellSpec:
     """How the shared kernel runs one cell: its two jit functions and their constants."""
 
-    forward: Any  # @triton.jit pointwise forward (signature in triton_cells)
+    forward: Any  # @triton.jit pointwise forward (signature in `cells`)
     backward: Any  # @triton.jit pointwise backward
     flags: int
     n_blocks: int
