@@ -19,7 +19,7 @@ PYEOF
 nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.max.sm --format=csv || true
 
 echo "== correctness on the GPU =="
-timeout 240 "$PY" -m pytest -q -x -p no:cacheprovider tests/test_backend_triton.py \
+timeout 240 "$PY" -m pytest -q -x -p no:cacheprovider tests/test_backend_triton.py tests/test_kernel_table.py \
     tests/test_backend_select.py
 
 echo "== speed =="
