@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from variants.activations import get_activation
+from variants.activations import ACTIVATIONS, get_activation
 from variants.cell import Carry, Cell
 
 
@@ -21,11 +21,11 @@ class ElmanCell(Cell):
 
     def __init__(self, hidden_size: int, **options: Any) -> None:
         super().__init__(hidden_size, **options)
-        self._act = get_activation("nonlinearity", self.nonlinearity, ("tanh", "relu"))
+        get_activation("nonlinearity", self.nonlinearity, ("tanh", "relu"))  # checks the name
 
     def act(self, x: Tensor) -> Tensor:
-        """The nonlinearity."""
-        return self._act(x)
+        """The nonlinearity, looked up by its option's name (as the kernels read it)."""
+        return ACTIVATIONS[self.nonlinearity](x)
 
     def pointwise(self, xp_t: Tensor, hp_t: Tensor, carry: Carry,
                   extra: dict[str, Tensor]) -> Carry:

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from variants.activations import RECURRENT_ACTIVATIONS, get_activation
+from variants.activations import ACTIVATIONS, RECURRENT_ACTIVATIONS, get_activation
 from variants.cell import Carry, Cell, StepWeights
 
 
@@ -32,17 +32,17 @@ class GRUCell(Cell):
 
     def __init__(self, hidden_size: int, **options: Any) -> None:
         super().__init__(hidden_size, **options)
-        self._act = get_activation("activation", self.activation)
-        self._gate = get_activation("recurrent_activation", self.recurrent_activation,
-                                    RECURRENT_ACTIVATIONS)
+        # check the names; `act` and `gate` look them up per call, as the kernels read them
+        get_activation("activation", self.activation)
+        get_activation("recurrent_activation", self.recurrent_activation, RECURRENT_ACTIVATIONS)
 
     def act(self, x: Tensor) -> Tensor:
         """The activation of the candidate n (``activation``)."""
-        return self._act(x)
+        return ACTIVATIONS[self.activation](x)
 
     def gate(self, x: Tensor) -> Tensor:
         """The activation of the gates r, z (``recurrent_activation``)."""
-        return self._gate(x)
+        return ACTIVATIONS[self.recurrent_activation](x)
 
     def pointwise(self, xp_t: Tensor, hp_t: Tensor, carry: Carry,
                   extra: dict[str, Tensor]) -> Carry:

@@ -37,7 +37,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from variants.activations import RECURRENT_ACTIVATIONS, get_activation
+from variants.activations import ACTIVATIONS, RECURRENT_ACTIVATIONS, get_activation
 from variants.cell import Carry, Cell, StepWeights
 
 
@@ -62,9 +62,9 @@ class LSTMCell(Cell):
             raise ValueError(f"peepholes={self.peepholes!r} is not valid; accepted: True, False")
         if self.coupled and not self.input_gate:
             raise ValueError(f"variant {self.name!r}: a coupled forget gate needs an input gate")
-        self._act = get_activation("activation", self.activation)
-        self._gate = get_activation("recurrent_activation", self.recurrent_activation,
-                                    RECURRENT_ACTIVATIONS)
+        # check the names; `act` and `gate` look them up per call, as the kernels read them
+        get_activation("activation", self.activation)
+        get_activation("recurrent_activation", self.recurrent_activation, RECURRENT_ACTIVATIONS)
         has_f = self.forget_gate and not self.coupled
         self.sigmoid_gates = tuple(
             g for g, on in (("i", self.input_gate), ("f", has_f), ("o", self.output_gate)) if on
@@ -114,11 +114,11 @@ class LSTMCell(Cell):
 
     def act(self, x: Tensor) -> Tensor:
         """The activation of g and of c (``activation``)."""
-        return self._act(x)
+        return ACTIVATIONS[self.activation](x)
 
     def gate(self, x: Tensor) -> Tensor:
         """The activation of the gates i, f, o (``recurrent_activation``)."""
-        return self._gate(x)
+        return ACTIVATIONS[self.recurrent_activation](x)
 
     def pointwise(self, xp_t: Tensor, hp_t: Tensor, carry: Carry,
                   extra: dict[str, Tensor]) -> Carry:
