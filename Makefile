@@ -29,7 +29,7 @@ quickstart: setup
 	$(PY) -m gatebench.train experiment=quickstart
 
 speed: setup
-	$(PY) -m gatebench.speed --backends bptt reference
+	$(PY) -m devtools.speed --backends bptt reference
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache

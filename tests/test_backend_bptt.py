@@ -6,10 +6,10 @@ import pytest
 import torch
 
 import variants
-from variants.backends import bptt_native
-from variants.backends.bptt import run_sequence
-from variants.backends.bptt_gru import GRUKernel
-from variants.backends.bptt_lstm import LSTMKernel, LSTMSpec
+from variants.backends.bptt import native as bptt_native
+from variants.backends.bptt.engine import run_sequence
+from variants.backends.bptt.gru import GRUKernel
+from variants.backends.bptt.lstm import LSTMKernel, LSTMSpec
 
 STEPS, BATCH, INPUT, HIDDEN = 6, 3, 4, 5
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import variants
-from variants.backends import bptt_native
+from variants.backends.bptt import native as bptt_native
 
 
 def test_build_caches_one_library_per_source_and_flags(tmp_path, monkeypatch):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import variants
-from variants.backends.auto_select import choose_backend
+from variants.backends.auto import choose_backend
 
 
 def test_auto_is_the_default_and_picks_bptt_on_cpu():
@@ -60,14 +60,17 @@ def test_triton_on_cpu_without_interpreter_is_refused(monkeypatch):
     ("gru_cho", {}, "triton"),
 ])
 def test_auto_on_cuda_picks_cudnn_for_torchs_math_and_triton_for_the_rest(name, options,
-                                                                           expected):
+                                                                           expected, monkeypatch):
+    """CUDA's preference list, asked on CPU tensors with Triton's interpreter standing in."""
     pytest.importorskip("triton")
-    from variants.backends.auto_select import choose_for_device
+    from variants.backends.auto import PREFERENCE, first_supported
 
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
     layer = variants.build(name, 3, 4, **options)
-    assert choose_for_device(layer.cell, "cuda") == expected
-    assert choose_for_device(layer.cell, "cuda", torch.ones(2, 4)) == "reference"
-    assert choose_for_device(layer.cell, "cpu") == "bptt"
+    x = torch.randn(5, 2, 3)
+    assert first_supported(PREFERENCE["cuda"], layer.cell, x, None) == expected
+    assert first_supported(PREFERENCE["cuda"], layer.cell, x, torch.ones(2, 4)) == "reference"
+    assert choose_backend(layer.cell, x, None) == "bptt"  # x is on the CPU
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="cuDNN needs a CUDA device "

@@ -134,7 +134,7 @@ def _ugrnn_bwd(s0, s1, s2, s3, h_prev, c_prev, c, dh, dc, p0, p1, p2, FLAGS: tl.
 
 
 def _ugrnn_cell(with_kernel: bool):
-    from variants.backends.triton_backend import TritonCellSpec
+    from variants.backends.triton.spec import TritonCellSpec
 
     class UGRNNCell(variants.Cell):
         """Update-gate RNN (Collins et al. 2017): h = g h_prev + (1 - g) tanh(.)."""
@@ -177,7 +177,7 @@ def test_cell_without_a_kernel_is_refused_with_a_clear_error(registry_cleanup):
 
 
 def test_gate_recurrence_without_all_four_blocks_is_refused():
-    from variants.backends.triton_backend import triton_spec
+    from variants.backends.triton.engine import triton_spec
     from variants.cells.lstm import FGRCell
 
     class FGRWithoutForgetGate(FGRCell):
@@ -190,7 +190,7 @@ def test_gate_recurrence_without_all_four_blocks_is_refused():
 # ---- `auto`'s probe: triton is checked against the reference before it is trusted ------------
 @pytest.mark.parametrize("name", ["peephole", "fgr", "gru_cho"])
 def test_probe_accepts_the_built_in_kernels(name):
-    from variants.backends.triton_probe import triton_disagreement
+    from variants.backends.triton.probe import triton_disagreement
 
     layer = variants.build(name, INPUT, 40).to(DEVICE)
     x = torch.randn(STEPS, BATCH, INPUT, device=DEVICE)
@@ -210,9 +210,9 @@ def _ugrnn_bwd_wrong(s0, s1, s2, s3, h_prev, c_prev, c, dh, dc, p0, p1, p2,
 
 
 def test_probe_rejects_a_wrong_kernel_once_and_auto_falls_back(registry_cleanup, monkeypatch):
-    from variants.backends import auto_select, get_backend
-    from variants.backends.triton_backend import TritonCellSpec
-    from variants.backends.triton_probe import triton_disagreement
+    from variants.backends import auto, get_backend
+    from variants.backends.triton.probe import triton_disagreement
+    from variants.backends.triton.spec import TritonCellSpec
 
     cls = _ugrnn_cell(with_kernel=False)
     cls.triton_pointwise = lambda self: TritonCellSpec(
@@ -230,9 +230,9 @@ def test_probe_rejects_a_wrong_kernel_once_and_auto_falls_back(registry_cleanup,
         warnings.simplefilter("error")  # remembered: no second probe, no second warning
         assert triton_disagreement(layer.cell, x, weights) == verdict
     # where `auto` would pick triton (CUDA), it runs the reference: gradients through time right
-    monkeypatch.setattr(auto_select, "choose_backend", lambda cell, x, mask: "triton")
+    monkeypatch.setattr(auto, "choose_backend", lambda cell, x, mask: "triton")
     grads = {}
-    for name, run in (("auto", auto_select.run_auto), ("triton", get_backend("triton")),
+    for name, run in (("auto", auto.run_auto), ("triton", get_backend("triton")),
                       ("reference", variants.engine.run_reference)):
         x_in = x.clone().requires_grad_()
         out, _ = run(layer.cell, x_in, (torch.zeros(BATCH, HIDDEN, device=DEVICE),), weights)
@@ -245,7 +245,7 @@ def test_probe_rejects_a_wrong_kernel_once_and_auto_falls_back(registry_cleanup,
 @pytest.mark.parametrize("name", ["peephole", "gru_cho"])
 def test_under_autocast_it_runs_in_float32_and_the_probe_agrees(name):
     """bf16-mixed training: a bf16 input, fp32 weights; the kernels run in float32."""
-    from variants.backends.triton_probe import triton_disagreement
+    from variants.backends.triton.probe import triton_disagreement
 
     gen = torch.Generator().manual_seed(0)
     layer = variants.build(name, INPUT, HIDDEN, generator=gen).to(DEVICE)
@@ -269,8 +269,8 @@ def _ugrnn_fwd_broken(x0, x1, x2, x3, r0, r1, r2, r3, h_prev, c_prev, p0, p1, p2
 
 
 def test_probe_turns_a_kernel_that_raises_into_a_fallback(registry_cleanup):
-    from variants.backends.triton_backend import TritonCellSpec
-    from variants.backends.triton_probe import triton_disagreement
+    from variants.backends.triton.probe import triton_disagreement
+    from variants.backends.triton.spec import TritonCellSpec
 
     cls = _ugrnn_cell(with_kernel=False)
     cls.triton_pointwise = lambda self: TritonCellSpec(

@@ -1,7 +1,7 @@
 """The `triton` kernels compile for an H100/H200 (sm_90a) on this CPU machine, without spills.
 
 The interpreter tests (test_backend_triton.py) check the math; they never run the CUDA pipeline.
-Here `python -m variants.backends.triton_aot` compiles the real launches (TTIR -> PTX -> ptxas)
+Here `python -m devtools.triton_aot` compiles the real launches (TTIR -> PTX -> ptxas)
 for sm_90a in a fresh process (the interpreter flag, which other test modules set, must be off
 when the kernels are decorated) and the table must show every kernel without register spills.
 """
@@ -24,7 +24,7 @@ VARIANTS = ["peephole", "fgr", "gru", "gru_cho"]
 def test_kernels_compile_for_sm90_without_register_spills(tmp_path):
     env = {**os.environ, "TRITON_INTERPRET": "0", "TRITON_DEFAULT_FP_FUSION": "1",
            "TRITON_CACHE_DIR": str(tmp_path / "triton-cache")}
-    run = subprocess.run([sys.executable, "-m", "variants.backends.triton_aot", "--variants",
+    run = subprocess.run([sys.executable, "-m", "devtools.triton_aot", "--variants",
                           *VARIANTS], capture_output=True, text=True, env=env, timeout=600)
     assert run.returncode == 0, run.stderr[-3000:]
     rows = re.findall(r"^\| (\w+) \| ([\w-]+) \| (\d+) \| (\d+) \| (\d+) \| (\d+) \|",
@@ -38,7 +38,7 @@ def test_kernels_compile_for_sm90_without_register_spills(tmp_path):
 
 def test_compiling_under_the_interpreter_flag_is_refused_in_one_line():
     env = {**os.environ, "TRITON_INTERPRET": "1"}
-    run = subprocess.run([sys.executable, "-m", "variants.backends.triton_aot", "--variants",
+    run = subprocess.run([sys.executable, "-m", "devtools.triton_aot", "--variants",
                           "rnn"], capture_output=True, text=True, env=env, timeout=120)
     assert run.returncode == 2 and run.stdout == ""
     assert "error: TRITON_INTERPRET is set" in run.stderr.splitlines()[-1]

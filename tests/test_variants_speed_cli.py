@@ -1,4 +1,4 @@
-"""`python -m gatebench.speed` prints one record per variant beside its torch reference."""
+"""`python -m devtools.speed` prints one record per variant beside its torch reference."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from gatebench import speed
+from devtools import speed
 
 
 def test_speed_json_records(capsys: pytest.CaptureFixture[str]) -> None:

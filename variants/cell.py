@@ -15,15 +15,29 @@ Conventions
   (e.g. fgr's previous gates) and are never returned.
 - ``xp_t``: input projection at step t, ``x_t W_ih^T + b_ih`` (+ ``b_hh`` when
   ``fold_recurrent_bias``), shape (B, G*H).
+
+Fast paths: engines ask, the cell answers. A cell declares what a faster engine may run in its
+place with the hooks ``bptt_kernel`` (+ ``bptt_weights``), ``triton_pointwise`` and
+``torch_fused``; the defaults here say "none". A hook holds only for the class that declares
+it: when a subclass (or a mixin) overrides one of the cell's `math_members` (``step``,
+``pointwise``, a gate function...) below the class that declared a hook, `fast_path` refuses
+that hook until the subclass declares it again, so a parent's kernel never runs in place of the
+user's math. A subclass that changes only options (``options``, Greff's flags) keeps the
+kernels, which read them.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from variants.backends.bptt.protocol import BPTTKernel
+    from variants.backends.triton.spec import TritonCellSpec
+    from variants.engine import LayerWeights
 
 Carry = tuple[Tensor, ...]
 REGISTRY: dict[str, type[Cell]] = {}
@@ -42,7 +56,9 @@ class Cell:
 
     To add a cell, subclass it, set ``name`` (the registry line), ``blocks``, ``state_names`` and
     write ``pointwise``; override ``recurrent_projection`` or ``step`` only when the recurrence is
-    not ``h_prev @ R^T``.
+    not ``h_prev @ R^T``. A cell whose math lives in ``step`` (it does not call ``pointwise``)
+    says so with ``math_in = "step"``; a subclass of it must then override ``step``, not
+    ``pointwise`` (TypeError at class creation otherwise).
     """
 
     name: ClassVar[str]
@@ -50,9 +66,17 @@ class Cell:
     state_names: ClassVar[tuple[str, ...]] = ("h",)
     options: ClassVar[dict[str, Any]] = {}
     fold_recurrent_bias: ClassVar[bool] = True
+    math_in: ClassVar[str] = "pointwise"  # the method that holds the per-step math
+    # members that define the cell's math: overriding one below a hook's class voids that hook
+    math_members: ClassVar[tuple[str, ...]] = (
+        "step", "pointwise", "recurrent_projection", "prepare_weights", "initial_carry",
+        "final_state", "fold_recurrent_bias")
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if cls.math_in == "step" and "pointwise" in cls.__dict__ and "step" not in cls.__dict__:
+            raise TypeError(f"{cls.__qualname__} overrides pointwise(), but the math of its parent "
+                            "is in step(), which does not call pointwise(): override step()")
         name = cls.__dict__.get("name")
         if name is None:
             return
@@ -115,6 +139,73 @@ class Cell:
         """One time step. ``h_in`` is ``h_prev`` with the recurrent-dropout mask applied."""
         return self.pointwise(xp_t, self.recurrent_projection(h_in, carry, weights), carry,
                               weights.extra)
+
+
+    # ---- fast paths (engines ask, the cell answers; see the module docstring) ----------------
+    def bptt_kernel(self) -> BPTTKernel | None:
+        """The `bptt` backend's kernel of this cell (`variants.backends.bptt.protocol`), or None."""
+        return None
+
+    def bptt_weights(self, weights: LayerWeights) -> tuple[Tensor, ...]:
+        """The tensors after the state that `bptt_kernel()`'s ``forward`` takes, in its order."""
+        return (weights.weight_hh,)
+
+    def triton_pointwise(self) -> TritonCellSpec | None:
+        """The `triton` backend's spec of this cell (`variants.backends.triton.spec`), or None."""
+        return None
+
+    def torch_fused(self) -> str | None:
+        """torch's fused op equal to this cell (``"lstm"``, ``"gru"``, ``"rnn_tanh"``,
+        ``"rnn_relu"``; used by backend `cudnn`), or None when torch has none."""
+        return None
+
+    def torch_family(self) -> type[nn.Module] | None:
+        """torch's module of this cell's family (nn.RNN, nn.LSTM, nn.GRU): the speed benchmark's
+        baseline, not an equality (`torch_fused` is); None when the cell belongs to none."""
+        return None
+
+
+FAST_PATH_HOOKS = ("bptt_kernel", "triton_pointwise", "torch_fused")
+
+
+def _definer(cls: type, member: str) -> type | None:
+    """The class of `cls`'s MRO whose own namespace defines `member`."""
+    return next((c for c in cls.__mro__ if member in c.__dict__), None)
+
+
+def stale_hook(cell: Cell, hook: str) -> str | None:
+    """Why `cell` may not use its `hook` (one of FAST_PATH_HOOKS), or None when it may.
+
+    The hook must be declared by a class other than `Cell` (the default says "none"), and every
+    math member (`Cell.math_members`) must come from the declaring class or one of its ancestors:
+    one defined by a subclass or a mixin voids the hook.
+    """
+    cls = type(cell)
+    owner = cls if hook in vars(cell) else _definer(cls, hook)
+    if owner is None or owner is Cell:
+        return f"cell {cell.name!r} declares no {hook}()"
+    for member in cell.math_members:
+        definer = _definer(cls, member)
+        if definer is not None and not issubclass(owner, definer):
+            return (f"cell {cell.name!r} ({cls.__qualname__}) overrides {member} in "
+                    f"{definer.__qualname__}, below {owner.__qualname__} which declares {hook}(); "
+                    f"declare {hook}() again in {definer.__qualname__} if it matches")
+    return None
+
+
+def fast_path(cell: Cell, hook: str) -> tuple[Any, str | None]:
+    """``(value, None)``: what `cell`'s `hook` returns; ``(None, reason)`` when it has none or
+    may not use it (`stale_hook`)."""
+    reason = stale_hook(cell, hook)
+    if reason is not None:
+        return None, reason
+    try:
+        value = getattr(cell, hook)()
+    except ValueError as error:  # e.g. options this kernel does not cover
+        return None, f"cell {cell.name!r}: {error}"
+    if value is None:
+        return None, f"cell {cell.name!r}: {hook}() gives none for these options"
+    return value, None
 
 
 def names() -> list[str]:

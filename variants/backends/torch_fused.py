@@ -1,8 +1,9 @@
 """Backend `cudnn`: torch's own fused RNN/LSTM/GRU op (cuDNN on CUDA, oneDNN/ATen on CPU).
 
-Serves only variants whose math is torch's (`rnn`, `lstm`, `gru`, each with default
-activations and no peepholes); anything else is a ValueError. Used as the speed baseline, by
-`auto` on CUDA for those variants, and for users who want torch's kernel behind the layer.
+Serves only cells whose ``torch_fused()`` names torch's op (`rnn`, `lstm`, `gru`, each with
+default activations and no peepholes; `variants.cell.fast_path`); anything else is a ValueError.
+Used as the speed baseline, by `auto` on CUDA for those variants, and for users who want
+torch's kernel behind the layer.
 The layer's weights are separate parameters, not cuDNN's flat buffer, so on CUDA cuDNN copies
 them into one each call (weights only: small next to the activations); torch's warning about
 that ("not part of single contiguous chunk") is silenced here.
@@ -16,20 +17,21 @@ import warnings
 import torch
 from torch import Tensor
 
-from variants.cell import Cell
+from variants.backends import Engine
+from variants.cell import Cell, fast_path
 from variants.engine import LayerWeights
 
 
-def torch_mode(cell: Cell) -> str | None:
-    """The name of torch's op computing `cell`, or None when torch has none."""
-    options = {k: getattr(cell, k, None) for k in ("activation", "recurrent_activation",
-                                                    "peepholes")}
-    if cell.name == "rnn":
-        return "rnn_" + cell.nonlinearity
-    if cell.name in ("lstm", "gru") and options["activation"] == "tanh" \
-            and options["recurrent_activation"] == "sigmoid" and not options["peepholes"]:
-        return cell.name
-    return None
+def supports_torch_fused(cell: Cell, x: Tensor, recurrent_mask: Tensor | None) -> str | None:
+    """None when `run_torch_fused` can run `cell`; else the one-line reason."""
+    if recurrent_mask is not None:
+        return ("backend='cudnn' does not implement recurrent_dropout; accepted: "
+                "recurrent_dropout=0 (or eval mode), or backend='reference'")
+    _, reason = fast_path(cell, "torch_fused")
+    if reason is None:
+        return None
+    return (f"backend='cudnn' runs only torch's own math; accepted variants: rnn, lstm, gru with "
+            f"default activations and no peepholes, got {cell.name!r} ({reason})")
 
 
 def run_torch_fused(
@@ -41,15 +43,10 @@ def run_torch_fused(
     recurrent_mask: Tensor | None = None,
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
     """Backend `cudnn`: the contract of `variants.engine.run_reference`, via torch's fused op."""
-    mode = torch_mode(cell)
-    if mode is None:
-        raise ValueError(
-            f"backend='cudnn' runs only torch's own math; accepted variants: rnn, lstm, gru with "
-            f"default activations and no peepholes, got {cell.name!r}"
-        )
-    if recurrent_mask is not None:
-        raise ValueError("backend='cudnn' does not implement recurrent_dropout; accepted: "
-                         "recurrent_dropout=0 (or eval mode), or backend='reference'")
+    reason = supports_torch_fused(cell, x, recurrent_mask)
+    if reason is not None:
+        raise ValueError(reason)
+    mode = cell.torch_fused()
     flat = [weights.weight_ih, weights.weight_hh]
     has_bias = weights.bias_ih is not None
     if has_bias:
@@ -88,3 +85,6 @@ def _run(mode: str, x: Tensor, state: tuple[Tensor, ...], flat: list[Tensor],
         out, h = op(x, hx[0], flat, *args)
         final = (h[0],)
     return out, final
+
+
+ENGINE = Engine(run_torch_fused, supports_torch_fused)

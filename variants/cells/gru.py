@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from variants.activations import RECURRENT_ACTIVATIONS, get_activation
+from variants.activations import ACTIVATIONS, RECURRENT_ACTIVATIONS, get_activation
 from variants.cell import Carry, Cell, StepWeights
 
 
@@ -28,12 +28,21 @@ class GRUCell(Cell):
     state_names = ("h",)
     options = {"activation": "tanh", "recurrent_activation": "sigmoid"}
     fold_recurrent_bias = False
+    math_members = (*Cell.math_members, "act", "gate")
 
     def __init__(self, hidden_size: int, **options: Any) -> None:
         super().__init__(hidden_size, **options)
-        self.act = get_activation("activation", self.activation)
-        self.gate = get_activation("recurrent_activation", self.recurrent_activation,
-                                   RECURRENT_ACTIVATIONS)
+        # check the names; `act` and `gate` look them up per call, as the kernels read them
+        get_activation("activation", self.activation)
+        get_activation("recurrent_activation", self.recurrent_activation, RECURRENT_ACTIVATIONS)
+
+    def act(self, x: Tensor) -> Tensor:
+        """The activation of the candidate n (``activation``)."""
+        return ACTIVATIONS[self.activation](x)
+
+    def gate(self, x: Tensor) -> Tensor:
+        """The activation of the gates r, z (``recurrent_activation``)."""
+        return ACTIVATIONS[self.recurrent_activation](x)
 
     def pointwise(self, xp_t: Tensor, hp_t: Tensor, carry: Carry,
                   extra: dict[str, Tensor]) -> Carry:
@@ -45,6 +54,33 @@ class GRUCell(Cell):
         n = self.act(torch.addcmul(xn, r, hn))
         return (torch.addcmul(n, z, h_prev - n),)
 
+    # ---- fast paths ----------------------------------------------------------------------------
+    def bptt_kernel(self):
+        from variants.backends.bptt.gru import GRUKernel
+
+        return GRUKernel(self.activation, self.recurrent_activation)
+
+    def bptt_weights(self, weights) -> tuple[Tensor, ...]:
+        if weights.bias_hh is None:
+            return (weights.weight_hh,)
+        return (weights.weight_hh, weights.bias_hh)
+
+    def triton_pointwise(self):
+        from variants.backends import kernel_table
+        from variants.backends.triton import cells
+        from variants.backends.triton.spec import TritonCellSpec
+
+        flags = kernel_table.gru_flags(self.activation, self.recurrent_activation)
+        return TritonCellSpec(cells.gru_fwd, cells.gru_bwd, flags, n_blocks=3, has_c=False,
+                              n_saved=4, separate_recurrent=True)
+
+    def torch_fused(self) -> str | None:
+        stock = self.activation == "tanh" and self.recurrent_activation == "sigmoid"
+        return "gru" if stock else None
+
+    def torch_family(self) -> type[nn.Module]:
+        return nn.GRU
+
 
 class GRUChoCell(GRUCell):
     """GRU with the reset gate applied BEFORE the recurrent matmul (Cho et al. 2014, eqs. 5-8).
@@ -55,6 +91,7 @@ class GRUChoCell(GRUCell):
 
     name = "gru_cho"
     fold_recurrent_bias = True
+    math_in = "step"  # R_n reads r * h_prev: the recurrence is not h_prev R^T
 
     def prepare_weights(self, weights: StepWeights) -> StepWeights:
         hidden = self.hidden_size
@@ -69,3 +106,23 @@ class GRUChoCell(GRUCell):
         z = self.gate(xz + hz)
         n = self.act(torch.addmm(xn, r * h_in, weights.extra["weight_hh_n_t"]))
         return (torch.addcmul(n, z, h_prev - n),)
+
+    # ---- fast paths (its own: the math above differs from gru's) ------------------------------
+    def bptt_kernel(self):
+        from variants.backends.bptt.gru import GRUChoKernel
+
+        return GRUChoKernel(self.activation, self.recurrent_activation)
+
+    def bptt_weights(self, weights) -> tuple[Tensor, ...]:
+        return (weights.weight_hh,)
+
+    def triton_pointwise(self):
+        from variants.backends import kernel_table
+        from variants.backends.triton.spec import TritonCellSpec
+
+        flags = kernel_table.gru_flags(self.activation, self.recurrent_activation)
+        return TritonCellSpec(None, None, flags, n_blocks=3, has_c=False, n_saved=4,
+                              separate_recurrent=False, kernel="gru_reset_before")
+
+    def torch_fused(self) -> str | None:
+        return None  # torch has no reset-before GRU

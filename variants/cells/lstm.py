@@ -35,9 +35,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from variants.activations import RECURRENT_ACTIVATIONS, get_activation
+from variants.activations import ACTIVATIONS, RECURRENT_ACTIVATIONS, get_activation
 from variants.cell import Carry, Cell, StepWeights
 
 
@@ -54,6 +54,7 @@ class LSTMCell(Cell):
     input_activation = True
     output_activation = True
     full_gate_recurrence = False
+    math_members = (*Cell.math_members, "gates", "act", "gate")
 
     def __init__(self, hidden_size: int, **options: Any) -> None:
         super().__init__(hidden_size, **options)
@@ -61,9 +62,9 @@ class LSTMCell(Cell):
             raise ValueError(f"peepholes={self.peepholes!r} is not valid; accepted: True, False")
         if self.coupled and not self.input_gate:
             raise ValueError(f"variant {self.name!r}: a coupled forget gate needs an input gate")
-        self.act = get_activation("activation", self.activation)
-        self.gate = get_activation("recurrent_activation", self.recurrent_activation,
-                                   RECURRENT_ACTIVATIONS)
+        # check the names; `act` and `gate` look them up per call, as the kernels read them
+        get_activation("activation", self.activation)
+        get_activation("recurrent_activation", self.recurrent_activation, RECURRENT_ACTIVATIONS)
         has_f = self.forget_gate and not self.coupled
         self.sigmoid_gates = tuple(
             g for g, on in (("i", self.input_gate), ("f", has_f), ("o", self.output_gate)) if on
@@ -111,24 +112,26 @@ class LSTMCell(Cell):
         previous_gates = h.new_zeros(h.shape[0], len(self.sigmoid_gates) * self.hidden_size)
         return (*state, previous_gates)
 
-    def step(self, xp_t: Tensor, h_in: Tensor, carry: Carry, weights: StepWeights) -> Carry:
-        pre = xp_t + self.recurrent_projection(h_in, carry, weights)
-        blocks = dict(zip(self.blocks, pre.chunk(len(self.blocks), 1), strict=True))
-        if self.full_gate_recurrence:
-            gate_rec = torch.mm(carry[2], weights.extra["weight_gate_hh_t"])
-            rec_chunks = gate_rec.chunk(len(self.sigmoid_gates), 1)
-            for gate, rec in zip(self.sigmoid_gates, rec_chunks, strict=True):
-                blocks[gate] = blocks[gate] + rec
-        return self._gates(blocks, carry[1], weights.extra)
+    def act(self, x: Tensor) -> Tensor:
+        """The activation of g and of c (``activation``)."""
+        return ACTIVATIONS[self.activation](x)
+
+    def gate(self, x: Tensor) -> Tensor:
+        """The activation of the gates i, f, o (``recurrent_activation``)."""
+        return ACTIVATIONS[self.recurrent_activation](x)
 
     def pointwise(self, xp_t: Tensor, hp_t: Tensor, carry: Carry,
                   extra: dict[str, Tensor]) -> Carry:
-        if self.full_gate_recurrence:
-            raise NotImplementedError("fgr's recurrence needs its previous gates: use step()")
+        """Pre-activations per block (fgr: plus the previous gates' recurrence), then `gates`."""
         blocks = dict(zip(self.blocks, (xp_t + hp_t).chunk(len(self.blocks), 1), strict=True))
-        return self._gates(blocks, carry[1], extra)
+        if self.full_gate_recurrence:
+            gate_rec = torch.mm(carry[2], extra["weight_gate_hh_t"])
+            rec_chunks = gate_rec.chunk(len(self.sigmoid_gates), 1)
+            for gate, rec in zip(self.sigmoid_gates, rec_chunks, strict=True):
+                blocks[gate] = blocks[gate] + rec
+        return self.gates(blocks, carry[1], extra)
 
-    def _gates(self, pre: dict[str, Tensor], c_prev: Tensor, extra: dict[str, Tensor]) -> Carry:
+    def gates(self, pre: dict[str, Tensor], c_prev: Tensor, extra: dict[str, Tensor]) -> Carry:
         """Greff et al.'s equations on pre-activations ``pre`` (block name -> tensor).
 
         ``extra`` must come from `prepare_weights` (peephole rows split out).
@@ -152,6 +155,59 @@ class LSTMCell(Cell):
             gates = {"i": i, "f": f, "o": o}
             return (h, c, torch.cat([gates[name] for name in self.sigmoid_gates], 1))
         return (h, c)
+
+    # ---- fast paths: read the options and Greff's flags, so every preset shares them ----------
+    def bptt_kernel(self):
+        from variants.backends.bptt.lstm import LSTMKernel, LSTMSpec
+
+        gates = tuple(self.sigmoid_gates)
+        return LSTMKernel(LSTMSpec(
+            blocks=tuple(self.blocks),
+            coupled=bool(self.coupled),
+            peephole_gates=gates if self.peepholes else (),
+            full_gate_recurrence=gates if self.full_gate_recurrence else (),
+            input_activation=self.activation if self.input_activation else None,
+            output_activation=self.activation if self.output_activation else None,
+            recurrent_activation=self.recurrent_activation,
+        ))
+
+    def bptt_weights(self, weights) -> tuple[Tensor, ...]:
+        tensors = [weights.weight_hh]
+        if self.peepholes:
+            tensors.append(weights.extra["weight_peephole"])
+        if self.full_gate_recurrence:
+            tensors.append(weights.extra["weight_gate_hh"])
+        return tuple(tensors)
+
+    def triton_pointwise(self):
+        from variants.backends import kernel_table
+        from variants.backends.triton import cells
+        from variants.backends.triton.spec import TritonCellSpec
+
+        flags = kernel_table.lstm_flags(
+            has_i=self.input_gate, has_f="f" in self.blocks, has_o=self.output_gate,
+            coupled=self.coupled, peepholes=self.peepholes,
+            input_activation=self.input_activation, output_activation=self.output_activation,
+            activation=self.activation, recurrent_activation=self.recurrent_activation)
+        peephole = "weight_peephole" if self.peepholes else None
+        if self.full_gate_recurrence:
+            if self.blocks != ("i", "f", "g", "o"):
+                raise ValueError(f"backend='triton' runs gate recurrence only with blocks "
+                                 f"i, f, g, o; {self.name!r} has {self.blocks}")
+            return TritonCellSpec(cells.lstm_fwd, cells.lstm_gate_rec_bwd, flags, 4, True, 4,
+                                  False, peephole, "weight_gate_hh")
+        return TritonCellSpec(cells.lstm_fwd, cells.lstm_bwd, flags, len(self.blocks), True, 4,
+                              False, peephole)
+
+    def torch_fused(self) -> str | None:
+        stock = (self.blocks == ("i", "f", "g", "o") and not self.coupled and not self.peepholes
+                 and self.input_activation and self.output_activation
+                 and not self.full_gate_recurrence and self.activation == "tanh"
+                 and self.recurrent_activation == "sigmoid")
+        return "lstm" if stock else None
+
+    def torch_family(self) -> type[nn.Module]:
+        return nn.LSTM
 
 
 class PeepholeCell(LSTMCell):

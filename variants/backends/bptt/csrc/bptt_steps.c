@@ -3,9 +3,9 @@
  *
  * The recurrent matmuls stay in torch; one call here replaces the 6-10 torch ops of a forward
  * step and the 3-5 of a backward step (each a few microseconds of dispatch at small B*H), in one
- * pass over each batch row. Equations and storage: variants/backends/bptt_lstm.py (Greff et al.
- * 2017, Sec. 2) and bptt_gru.py. Compiled twice by variants/backends/bptt_native.py: REAL=float (_f32 names) and
- * REAL=double (_f64 names).
+ * pass over each batch row. Equations and storage: variants/backends/bptt/lstm.py (Greff et al.
+ * 2017, Sec. 2) and bptt/gru.py. Compiled twice by variants/backends/bptt/native.py: REAL=float
+ * (_f32 names) and REAL=double (_f64 names).
  */
 #include <math.h>
 #include <stdint.h>
@@ -21,17 +21,9 @@
 #define CAT(a, b) CAT2(a, b)
 #define NAME(x) CAT(x, SUFFIX)
 
-enum { ACT_IDENTITY = 0, ACT_SIGMOID = 1, ACT_TANH = 2, ACT_HARD_SIGMOID = 3, ACT_RELU = 4 };
-
-/* Must match `Spec` in bptt_native.py: all int64 fields, in this order. */
-typedef struct {
-    int64_t batch, hidden, row;          /* row: elements of one gate row (G*H) */
-    int64_t off_i, off_f, off_g, off_o;  /* block offsets within a gate row; -1 when absent */
-    int64_t coupled;                     /* CIFG: f = 1 - i */
-    int64_t act_rec, act_in, act_out;    /* ACT_* codes */
-    int64_t peep_i, peep_f, peep_o;      /* row of the peephole weight; -1 when absent */
-    int64_t q_row, q_i, q_f, q_o;        /* fgr: row length of q and block offsets; -1 absent */
-} lstm_spec;
+/* ACT_* codes and the lstm_spec struct (all int64 fields), generated from
+ * variants/backends/kernel_table.py when this file is compiled (bptt/native.py). */
+#include "kernel_table.h"
 
 #ifdef REAL_IS_FLOAT
 /* exp and tanh as branch-free polynomials (Cephes expf/tanhf), so the loops vectorise. */
@@ -308,3 +300,14 @@ void NAME(gru_backward_step)(int64_t batch, int64_t hidden, int64_t act_rec, int
                          d_out_prev + b * d_out_stride, a, rc, dh_prev + b * H);
     }
 }
+
+/* The activation of `code` (and its derivative from the output) over n elements: exported so that
+ * tests/test_kernel_table.py can check every code against the torch function kernel_table names. */
+void NAME(activation_forward)(int64_t code, REAL *x, int64_t n) { act_inplace(code, x, n); }
+
+void NAME(activation_derivative)(int64_t code, const REAL *y, REAL *out, int64_t n) {
+    act_derivative(code, y, out, n);
+}
+
+/* sizeof(lstm_spec), to check the ctypes struct against the header. */
+int64_t NAME(lstm_spec_bytes)(void) { return (int64_t)sizeof(lstm_spec); }

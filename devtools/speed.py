@@ -1,6 +1,6 @@
 """Speed benchmark: forward+backward time of every variant beside torch's module of its family.
 
-    python -m gatebench.speed [--json] [--variants lstm gru ...] [--backends auto bptt ...]
+    python -m devtools.speed [--json] [--variants lstm gru ...] [--backends auto bptt ...]
                               [--sizes 128x128x200 32x64x1000] [--device cpu|cuda]
                               [--dtype float32|bfloat16] [--repeats 5] [--threads 1]
                               [--write [--append]]
@@ -36,9 +36,8 @@ import torch
 from torch import nn
 
 import variants
-from variants.backends import bptt_native
+from variants.backends.bptt import native as bptt_native
 from variants.cell import cell_class
-from variants.cells import ElmanCell, GRUCell, LSTMCell
 
 
 @dataclass
@@ -64,15 +63,13 @@ class Row:
 
 
 def reference_module(variant: str) -> type[nn.Module]:
-    """torch's module of the variant's family: nn.RNN, nn.GRU or nn.LSTM."""
-    cls = cell_class(variant)
-    if issubclass(cls, ElmanCell):
-        return nn.RNN
-    if issubclass(cls, GRUCell):
-        return nn.GRU
-    if issubclass(cls, LSTMCell) or "c" in cls.state_names:
-        return nn.LSTM
-    return nn.GRU
+    """torch's module of the variant's family (`Cell.torch_family`: nn.RNN, nn.GRU or nn.LSTM);
+    for a cell of no family, nn.LSTM when its state has a ``c``, else nn.GRU."""
+    cell = cell_class(variant)(1)
+    family = cell.torch_family()
+    if family is not None:
+        return family
+    return nn.LSTM if "c" in cell.state_names else nn.GRU
 
 
 def time_step(module: nn.Module, x: torch.Tensor) -> float:
@@ -173,7 +170,7 @@ def format_table(rows: Sequence[Row]) -> str:
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m gatebench.speed", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m devtools.speed", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--variants", nargs="+", default=None, help="default: all")
     parser.add_argument("--backends", nargs="+", default=["reference"],
@@ -229,7 +226,7 @@ def write_markdown(rows: Sequence[Row], skipped: Sequence[str], args: argparse.N
     lines += [f"Device: {label}; torch {torch.__version__}; {args.threads} thread(s); "
               f"forward+backward ms, median of {args.repeats}; ratio = median of per-pair "
               f"ratios (q1, q3 its quartiles); {bptt_native.describe()}.", "",
-              "Command: `python -m gatebench.speed " + " ".join(sys.argv[1:]) + "`", "",
+              "Command: `python -m devtools.speed " + " ".join(sys.argv[1:]) + "`", "",
               "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:
         values = ["n/a" if getattr(r, c) is None else str(getattr(r, c)) for c in columns]

@@ -4,9 +4,10 @@ The input projection stays one matmul outside (autograd gives dW_ih, db, dx); th
 the whole time loop (forward: one launch; backward: one launch); the recurrent weight gradients
 are single matmuls after the backward launch. Cells served: rnn, gru and the configurable LSTM
 (lstm, peephole, cifg, nig, nfg, nog, niaf, noaf; fgr with its gate-to-gate matmul as a second
-reduction in the same kernels), gru_cho through its own two-phase kernels (`triton_gru_cho`),
-and a user cell that defines `triton_pointwise()` returning a `TritonCellSpec`. Not served
-(ValueError): other cells; recurrent_dropout in training.
+reduction in the same kernels), gru_cho through its own two-phase kernels (`gru_cho`): each
+built-in cell's `triton_pointwise()` returns its `spec.TritonCellSpec`, and so can a user cell's.
+Not served (`supports_triton` says why; a forced backend raises it as a ValueError): cells
+without a valid `triton_pointwise()` (`variants.cell.fast_path`); recurrent_dropout in training.
 Precision: fp32 with exact ("ieee") dots, TF32 dots when torch.backends.cuda.matmul.allow_tf32
 is set, and bf16 (fp32 accumulation and fp32 cell state). On CPU tensors it runs only under
 Triton's interpreter (TRITON_INTERPRET=1, for tests).
@@ -14,33 +15,18 @@ Triton's interpreter (TRITON_INTERPRET=1, for tests).
 
 from __future__ import annotations
 
+import importlib.util
 import os
-from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from variants.backends import Engine, kernel_table
 from variants.backends.autocast import float32_under_autocast
-from variants.cell import Cell
+from variants.backends.triton.spec import TritonCellSpec
+from variants.cell import Cell, fast_path
 from variants.engine import LayerWeights, input_projection
-
-
-@dataclass(frozen=True)
-class TritonCellSpec:
-    """How the shared kernel runs one cell: its two jit functions and their constants."""
-
-    forward: Any  # @triton.jit pointwise forward (signature in triton_cells)
-    backward: Any  # @triton.jit pointwise backward
-    flags: int
-    n_blocks: int
-    has_c: bool
-    n_saved: int
-    separate_recurrent: bool  # the cell treats x_k and r_k differently (gru)
-    peephole: str | None = None  # name of the extra (n, H) peephole parameter, if any
-    gate_recurrence: str | None = None  # fgr: name of the extra (3H, 3H) gate-to-gate matrix
-    kernel: str = "shared"  # "gru_reset_before": gru_cho's own two-phase kernels
 
 
 def interpreting() -> bool:
@@ -48,45 +34,30 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
-def triton_spec(cell: Cell) -> TritonCellSpec:
-    """The kernel spec of `cell`; ValueError for cells the shared kernel cannot run."""
-    own = getattr(cell, "triton_pointwise", None)
-    if own is not None:
-        return own()
-    from variants.backends import triton_cells as tc
-    from variants.cells.elman import ElmanCell
-    from variants.cells.gru import GRUCell, GRUChoCell
-    from variants.cells.lstm import LSTMCell
+def supports_triton(cell: Cell, x: Tensor, recurrent_mask: Tensor | None) -> str | None:
+    """None when `run_triton` can run `cell` on `x`; else the one-line reason."""
+    if recurrent_mask is not None:
+        return ("backend='triton' does not implement recurrent_dropout; accepted: "
+                "recurrent_dropout=0 (or eval mode), or backend='reference'")
+    if not x.is_cuda and not interpreting():
+        return ("backend='triton' needs CUDA tensors (or TRITON_INTERPRET=1 for CPU tests); "
+                "accepted on CPU: backend='bptt' or 'reference'")
+    if importlib.util.find_spec("triton") is None:
+        return "backend='triton' needs the triton package (pip install triton)"
+    _, reason = fast_path(cell, "triton_pointwise")
+    if reason is None:
+        return None
+    return (f"backend='triton' has no fused kernel for variant {cell.name!r} ({reason}); "
+            "accepted: cells whose triton_pointwise() holds; use backend='bptt' or 'reference'")
 
-    codes = tc.ACT_CODES
-    if isinstance(cell, ElmanCell):
-        return TritonCellSpec(tc.rnn_fwd, tc.rnn_bwd, codes[cell.nonlinearity], 1, False, 1, False)
-    if isinstance(cell, GRUChoCell):
-        flags = codes[cell.activation] | codes[cell.recurrent_activation] << 4
-        return TritonCellSpec(None, None, flags, 3, False, 4, False, kernel="gru_reset_before")
-    if isinstance(cell, GRUCell):
-        flags = codes[cell.activation] | codes[cell.recurrent_activation] << 4
-        return TritonCellSpec(tc.gru_fwd, tc.gru_bwd, flags, 3, False, 4, True)
-    if isinstance(cell, LSTMCell):
-        has_f = cell.forget_gate and not cell.coupled
-        flags = (int(cell.input_gate) | int(has_f) << 1 | int(cell.output_gate) << 2
-                 | int(cell.coupled) << 3 | int(cell.peepholes) << 4
-                 | int(not cell.input_activation) << 5 | int(not cell.output_activation) << 6
-                 | codes[cell.activation] << 8 | codes[cell.recurrent_activation] << 12)
-        peephole = "weight_peephole" if cell.peepholes else None
-        if cell.full_gate_recurrence:
-            if cell.blocks != ("i", "f", "g", "o"):
-                raise ValueError(f"backend='triton' runs gate recurrence only with blocks "
-                                 f"i, f, g, o; {cell.name!r} has {cell.blocks}")
-            return TritonCellSpec(tc.lstm_fwd, tc.lstm_gate_rec_bwd, flags, 4, True, 4, False,
-                                  peephole, "weight_gate_hh")
-        return TritonCellSpec(tc.lstm_fwd, tc.lstm_bwd, flags, len(cell.blocks), True, 4, False,
-                              peephole)
-    raise ValueError(
-        f"backend='triton' has no fused kernel for variant {cell.name!r}; accepted: the built-in "
-        "variants (rnn, gru, gru_cho, the LSTM presets, fgr) or a cell with triton_pointwise(); "
-        "use backend='bptt' or 'reference'"
-    )
+
+def triton_spec(cell: Cell) -> TritonCellSpec:
+    """The kernel spec `cell` declares (`Cell.triton_pointwise`); ValueError when it has none."""
+    spec, reason = fast_path(cell, "triton_pointwise")
+    if reason is not None:
+        raise ValueError(f"backend='triton' has no fused kernel for variant {cell.name!r} "
+                         f"({reason}); use backend='bptt' or 'reference'")
+    return spec
 
 
 def launch_config(spec: TritonCellSpec, hidden: int, backward: bool) -> dict[str, int]:
@@ -125,7 +96,7 @@ class _FusedSequence(torch.autograd.Function):
     @staticmethod
     def forward(ctx, spec: TritonCellSpec, xp: Tensor, h0: Tensor, c0: Tensor, w_hh: Tensor,
                 b_hh: Tensor | None, peep: Tensor | None, w_gate: Tensor | None):
-        from variants.backends.triton_kernels import recurrent_forward_kernel
+        from variants.backends.triton.kernels import recurrent_forward_kernel
 
         steps, batch, gh = xp.shape
         hidden = gh // spec.n_blocks
@@ -154,7 +125,7 @@ class _FusedSequence(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, d_out: Tensor, d_h: Tensor, d_c: Tensor):
-        from variants.backends.triton_kernels import recurrent_backward_kernel
+        from variants.backends.triton.kernels import recurrent_backward_kernel
 
         spec = ctx.spec
         hs, cs, saved, w_hh, peep, w_gate = ctx.saved_tensors
@@ -198,11 +169,13 @@ def _gate_recurrence_grad(d_xp: Tensor, saved: Tensor) -> Tensor:
 
 def _peephole_grads(spec: TritonCellSpec, d_xp: Tensor, cs: Tensor, peep: Tensor) -> Tensor:
     """d p_k = sum over t, b of d a_k * c (c_{t-1} for i and f, c_t for o)."""
-    has_i, has_f = bool(spec.flags & 1), bool(spec.flags & 2)
+    bits = kernel_table.LSTM_FLAG_BITS
+    has_i, has_f = bool(spec.flags & bits["has_i"]), bool(spec.flags & bits["has_f"])
     hidden = cs.shape[2]
     block = {}
     k = 0
-    for name, present in (("i", has_i), ("f", has_f), ("g", True), ("o", bool(spec.flags & 4))):
+    has_o = bool(spec.flags & bits["has_o"])
+    for name, present in (("i", has_i), ("f", has_f), ("g", True), ("o", has_o)):
         if present:
             block[name] = k
             k += 1
@@ -220,7 +193,7 @@ class _GRUResetBeforeSequence(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, spec: TritonCellSpec, xp: Tensor, h0: Tensor, w_hh: Tensor):
-        from variants.backends.triton_gru_cho import gru_cho_forward_kernel
+        from variants.backends.triton.gru_cho import gru_cho_forward_kernel
 
         steps, batch, gh = xp.shape
         hidden = gh // 3
@@ -230,8 +203,8 @@ class _GRUResetBeforeSequence(torch.autograd.Function):
         config = launch_config(spec, hidden, backward=False)
         precision = matmul_precision(xp.dtype)
         gru_cho_forward_kernel[(triton_cdiv(batch, config["BLOCK_B"]),)](
-            xp, w_hh, hs, saved, steps, batch, hidden, ACT=spec.flags & 15,
-            REC=spec.flags >> 4 & 15, PRECISION=precision, DOT_FP32=interpreting(), **config,
+            xp, w_hh, hs, saved, steps, batch, hidden, **gru_codes(spec.flags),
+            PRECISION=precision, DOT_FP32=interpreting(), **config,
         )
         ctx.spec, ctx.precision = spec, precision
         ctx.save_for_backward(hs, saved, w_hh)
@@ -240,7 +213,7 @@ class _GRUResetBeforeSequence(torch.autograd.Function):
     @staticmethod
     @once_differentiable
     def backward(ctx, d_out: Tensor, d_h: Tensor):
-        from variants.backends.triton_gru_cho import gru_cho_backward_kernel
+        from variants.backends.triton.gru_cho import gru_cho_backward_kernel
 
         hs, saved, w_hh = ctx.saved_tensors
         steps, batch, hidden = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
@@ -249,13 +222,19 @@ class _GRUResetBeforeSequence(torch.autograd.Function):
         config = launch_config(ctx.spec, hidden, backward=True)
         gru_cho_backward_kernel[(triton_cdiv(batch, config["BLOCK_B"]),)](
             d_out.contiguous(), hs, saved, w_hh, d_xp, dh_buf, steps, batch, hidden,
-            ACT=ctx.spec.flags & 15, REC=ctx.spec.flags >> 4 & 15, PRECISION=ctx.precision,
+            **gru_codes(ctx.spec.flags), PRECISION=ctx.precision,
             DOT_FP32=interpreting(), **config,
         )
         d_a = d_xp.view(-1, 3 * hidden)
         d_w = torch.cat([d_a[:, : 2 * hidden].t() @ hs[:-1].reshape(-1, hidden),  # R_r, R_z
                          d_a[:, 2 * hidden :].t() @ saved[..., 3 * hidden :].reshape(-1, hidden)])
         return None, d_xp, dh_buf.to(hs.dtype), d_w
+
+
+def gru_codes(flags: int) -> dict[str, int]:
+    """gru_cho's kernels' ACT and REC codes from its FLAGS word (`kernel_table.gru_flags`)."""
+    mask = kernel_table.CODE_MASK
+    return {"ACT": flags & mask, "REC": flags >> kernel_table.GRU_REC_SHIFT & mask}
 
 
 def triton_cdiv(a: int, b: int) -> int:
@@ -273,16 +252,9 @@ def run_triton(
     recurrent_mask: Tensor | None = None,
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
     """Backend `triton`: the contract of `variants.engine.run_reference`, in two fused launches."""
-    if recurrent_mask is not None:
-        raise ValueError(
-            "backend='triton' does not implement recurrent_dropout; accepted: "
-            "recurrent_dropout=0 (or eval mode), or backend='reference'"
-        )
-    if not x.is_cuda and not interpreting():
-        raise ValueError(
-            "backend='triton' needs CUDA tensors (or TRITON_INTERPRET=1 for CPU tests); "
-            "accepted on CPU: backend='bptt' or 'reference'"
-        )
+    reason = supports_triton(cell, x, recurrent_mask)
+    if reason is not None:
+        raise ValueError(reason)
     spec = triton_spec(cell)
     xp = input_projection(cell, x, weights)
     if reverse:
@@ -303,3 +275,6 @@ def run_triton(
     if reverse:
         out = out.flip(0)
     return out, ((h_t, c_t) if spec.has_c else (h_t,))
+
+
+ENGINE = Engine(run_triton, supports_triton)

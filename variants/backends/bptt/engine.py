@@ -9,7 +9,8 @@ buffer with d(pre-activation), with one matmul per step for d h_prev; the weight
 matters on CPU: a fresh (T, B, G*H) tensor is page-faulted in row by row, which cost more than
 the pointwise math itself.
 
-A kernel (see `bptt_rnn`, `bptt_lstm`, `bptt_gru`) owns the pointwise math of one cell family:
+A kernel (`protocol.BPTTKernel`, what a cell's ``bptt_kernel()`` returns; the built-in ones are
+in `rnn`, `lstm`, `gru`) owns the pointwise math of one cell family:
 `forward(xp, state0, weights) -> (out, final_state, saved)`, free to overwrite ``xp``, and
 `backward(saved, d_out, d_final) -> (d_xp, d_state0, d_weights)`, free to overwrite the saved
 buffers it names in ``overwrites`` (they are copied first when the graph is kept for a second
@@ -18,31 +19,15 @@ backward, ``retain_graph=True``).
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
 import torch
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from variants.backends import Engine
 from variants.backends.autocast import float32_under_autocast
-from variants.cell import Cell
+from variants.backends.bptt.protocol import BPTTKernel
+from variants.cell import Cell, fast_path
 from variants.engine import LayerWeights, projection_bias
-
-
-class BPTTKernel(Protocol):
-    """The pointwise forward and backward of one cell, looped over time by the kernel."""
-
-    n_state: int  # 1 for (h,), 2 for (h, c)
-    gate_blocks: int  # number of H-sized blocks in xp
-    overwrites: tuple[str, ...]  # keys of `saved` that backward overwrites (e.g. the gates)
-
-    def forward(
-        self, xp: Tensor, state0: tuple[Tensor, ...], weights: tuple[Tensor, ...]
-    ) -> tuple[Tensor, tuple[Tensor, ...], dict[str, Any]]: ...
-
-    def backward(
-        self, saved: dict[str, Any], d_out: Tensor, d_final: tuple[Tensor, ...]
-    ) -> tuple[Tensor, tuple[Tensor, ...], tuple[Tensor, ...]]: ...
 
 
 def _graph_kept() -> bool:
@@ -172,6 +157,23 @@ def permute_blocks(weights: LayerWeights, order: list[int], hidden: int) -> Laye
                         pick(weights.bias_hh), weights.extra)
 
 
+def _kernel(cell: Cell, recurrent_mask: Tensor | None) -> tuple[BPTTKernel | None, str | None]:
+    """(the cell's kernel, None) or (None, the one-line reason `bptt` cannot run it)."""
+    if recurrent_mask is not None:
+        return None, ("backend='bptt' does not implement recurrent_dropout; accepted: "
+                      "recurrent_dropout=0 (or eval mode), or backend='reference'")
+    kernel, reason = fast_path(cell, "bptt_kernel")
+    if reason is None:
+        return kernel, None
+    return None, (f"backend='bptt' has no kernel for variant {cell.name!r} ({reason}); "
+                  "accepted: cells whose bptt_kernel() holds; use backend='reference'")
+
+
+def supports_bptt(cell: Cell, x: Tensor, recurrent_mask: Tensor | None) -> str | None:
+    """None when `run_bptt` can run `cell`; else the one-line reason."""
+    return _kernel(cell, recurrent_mask)[1]
+
+
 @float32_under_autocast
 def run_bptt(
     cell: Cell,
@@ -182,14 +184,9 @@ def run_bptt(
     recurrent_mask: Tensor | None = None,
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
     """Backend `bptt`: the contract of `variants.engine.run_reference`, with hand-written BPTT."""
-    from variants.backends.bptt_kernels import kernel_for, kernel_weights
-
-    if recurrent_mask is not None:
-        raise ValueError(
-            "backend='bptt' does not implement recurrent_dropout; accepted: recurrent_dropout=0 "
-            "(or eval mode), or backend='reference'"
-        )
-    kernel = kernel_for(cell)
+    kernel, reason = _kernel(cell, recurrent_mask)
+    if reason is not None:
+        raise ValueError(reason)
     order = getattr(kernel, "permutation", None)
     if order is not None:
         weights = permute_blocks(weights, order, cell.hidden_size)
@@ -197,7 +194,10 @@ def run_bptt(
         x = x.flip(0)
     out, final = run_projected_sequence(kernel, x, weights.weight_ih,
                                         projection_bias(cell, weights), tuple(state),
-                                        kernel_weights(cell, kernel, weights))
+                                        tuple(cell.bptt_weights(weights)))
     if reverse:
         out = out.flip(0)
     return out, final
+
+
+ENGINE = Engine(run_bptt, supports_bptt)

@@ -5,8 +5,11 @@ whatever its size) and by torch's CPU tanh (~4 ns an element); one C call per st
 whole pointwise forward (or backward) of a step instead. The source is compiled with the system
 C compiler (``$CC``, default ``cc``) into ``$GATEBENCH_CACHE`` (default
 ``~/.cache/gatebench``), once per source, flags and machine; concurrent first builds are safe
-(atomic rename). Without a compiler, or with ``GATEBENCH_NATIVE=0``, the kernel runs its torch-op
-path instead (same results to rounding; tested both ways).
+(atomic rename). The activation codes and the ``lstm_spec`` struct come from
+`variants.backends.kernel_table`: its header is generated next to the source at build time and is
+part of the cache key, as is the ctypes `Spec` below. Without a compiler, or with
+``GATEBENCH_NATIVE=0``, the kernel runs its torch-op path instead (same results to rounding;
+tested both ways).
 """
 
 from __future__ import annotations
@@ -24,20 +27,17 @@ from pathlib import Path
 
 import torch
 
+from variants.backends import kernel_table
+
 SOURCE = Path(__file__).with_name("csrc") / "bptt_steps.c"
 ENABLE_ENV = "GATEBENCH_NATIVE"  # "0": never use the compiled step
-ACT_CODES = {None: 0, "identity": 0, "linear": 0, "sigmoid": 1, "tanh": 2, "hard_sigmoid": 3,
-             "relu": 4}
 SUFFIX = {torch.float32: "_f32", torch.float64: "_f64"}
 
 
 class Spec(ctypes.Structure):
-    """`lstm_spec` of bptt_steps.c: sizes, block offsets (-1 absent), activation codes."""
+    """`lstm_spec` of bptt_steps.c (`kernel_table.LSTM_SPEC_FIELDS`, all int64, in order)."""
 
-    _fields_ = [(name, ctypes.c_int64) for name in (
-        "batch", "hidden", "row", "off_i", "off_f", "off_g", "off_o", "coupled",
-        "act_rec", "act_in", "act_out", "peep_i", "peep_f", "peep_o",
-        "q_row", "q_i", "q_f", "q_o")]
+    _fields_ = [(name, ctypes.c_int64) for name, _ in kernel_table.LSTM_SPEC_FIELDS]
 
 
 def _cpu_flags() -> set[str]:
@@ -73,25 +73,33 @@ def cache_dir() -> Path:
     return path
 
 
+def library_path(compiler: str) -> Path:
+    """Where the library built by `compiler` lives: keyed by the source, the generated header
+    (`kernel_table.c_header`), the compiler, its flags and the machine."""
+    key = hashlib.sha256(SOURCE.read_bytes() + kernel_table.c_header().encode() + " ".join(
+        [compiler, *compile_flags(), platform.machine()]).encode()).hexdigest()[:16]
+    return cache_dir() / f"bptt_steps-{key}.so"
+
+
 def build(compiler: str | None = None) -> Path:
     """Compile bptt_steps.c (float and double entry points) into the cache; returns the .so."""
     compiler = compiler or os.environ.get("CC", "cc")
     if shutil.which(compiler) is None:
         raise FileNotFoundError(f"C compiler {compiler!r} not found")
     flags = compile_flags()
-    key = hashlib.sha256(SOURCE.read_bytes() + " ".join([compiler, *flags,
-                         platform.machine()]).encode()).hexdigest()[:16]
-    target = cache_dir() / f"bptt_steps-{key}.so"
+    header = kernel_table.c_header()
+    target = library_path(compiler)
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        (Path(tmp) / "kernel_table.h").write_text(header)
         objects = []
         for real, suffix in (("float", "_f32"), ("double", "_f64")):
             obj = Path(tmp) / f"bptt_steps{suffix}.o"
             defines = [] if real == "float" else ["-DREAL=double", "-DSUFFIX=_f64"]
-            subprocess.run([compiler, *flags, *defines, "-c", str(SOURCE), "-o", str(obj)],
-                           check=True, capture_output=True, text=True)
+            command = [compiler, *flags, *defines, f"-I{tmp}", "-c", str(SOURCE), "-o", str(obj)]
+            subprocess.run(command, check=True, capture_output=True, text=True)
             objects.append(str(obj))
         built = Path(tmp) / "bptt_steps.so"
         subprocess.run([compiler, "-shared", *objects, "-o", str(built), "-lm"], check=True,
@@ -115,17 +123,25 @@ def _library() -> ctypes.CDLL | None:
         "lstm_backward_step": [ctypes.POINTER(Spec)] + [pointer] * 8,
         "gru_forward_step": [i64] * 4 + [pointer] * 4,
         "gru_backward_step": [i64] * 4 + [pointer] * 5 + [i64] + [pointer] * 2,
+        "activation_forward": [i64, pointer, i64],
+        "activation_derivative": [i64, pointer, pointer, i64],
     }
     for suffix in SUFFIX.values():
         for name, argtypes in signatures.items():
             function = getattr(library, name + suffix)
             function.argtypes, function.restype = argtypes, None
+        getattr(library, "lstm_spec_bytes" + suffix).restype = i64
     return library
 
 
 def enabled() -> bool:
     """Whether the compiled step may be used (``GATEBENCH_NATIVE`` is not ``0``)."""
     return os.environ.get(ENABLE_ENV, "1") != "0"
+
+
+def library() -> ctypes.CDLL | None:
+    """The compiled library (None without a compiler), whatever ``GATEBENCH_NATIVE`` says."""
+    return _library()
 
 
 def steps_for(dtype: torch.dtype, cell: str = "lstm"):

@@ -14,8 +14,8 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-from variants.backends.triton_cells import act_bwd, act_fwd
-from variants.backends.triton_kernels import _tile_load, _wload
+from variants.backends.triton.cells import act_bwd, act_fwd
+from variants.backends.triton.kernels import _tile_load, _wload
 
 
 @triton.jit

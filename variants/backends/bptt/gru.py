@@ -4,7 +4,7 @@ Equations: `variants.cells.gru`. Blocks r, z, n; h = (1 - z) n + z h_prev.
 reset-after (`gru`):  n = act(xp_n + r (R_n h_prev + b_hn)); weights = (W_hh, b_hh or None).
 reset-before (`gru_cho`): n = act(xp_n + R_n (r h_prev)); weights = (W_hh,) (biases in xp).
 On CPU in float32/float64 the reset-after kernel's pointwise step is one call of the compiled C
-step (`bptt_native`) when a C compiler is present; otherwise its torch-op path below runs.
+step (`native`) when a C compiler is present; otherwise its torch-op path below runs.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from variants.backends import bptt_native
-from variants.backends.bptt_activations import activation
+from variants.backends import kernel_table
+from variants.backends.bptt import native as bptt_native
+from variants.backends.bptt.activations import activation
 
 CHUNK = 32  # steps whose backward factors are computed together (cache-sized)
 
@@ -85,8 +86,8 @@ class GRUKernel:
 
     def _codes(self) -> tuple[int, int]:
         """Activation codes of the compiled step: (gates, candidate)."""
-        return (bptt_native.ACT_CODES[self.gate.name],
-                bptt_native.ACT_CODES[None if self.act is None else self.act.name])
+        return (kernel_table.activation_code(self.gate.name),
+                kernel_table.activation_code(None if self.act is None else self.act.name))
 
     def _backward_native(self, step, saved: dict[str, Any], d_out: Tensor,
                          d_final: tuple[Tensor, ...]):

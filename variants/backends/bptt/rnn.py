@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from variants.backends.bptt_activations import activation
+from variants.backends.bptt.activations import activation
 
 
 class ElmanKernel:

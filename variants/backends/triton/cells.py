@@ -7,7 +7,8 @@ Every cell provides two functions with fixed signatures (absent blocks/rows are 
 x_k: input projection of block k; r_k: recurrent projection (h_prev R_k^T, + b_hh,k if not
 folded); p: peephole rows; s_k: what the cell saves for its backward. dx_k, dr_k: gradients of
 x_k and r_k; dh_direct: gradient reaching h_prev other than through R; FLAGS: a constexpr int
-the cell decodes (its gates and activations, see `flags_for`). Equations: `variants.cells`.
+the cell decodes (its gates and activations). Activation codes and flag bits come from
+`variants.backends.kernel_table` (the C step reads the same table). Equations: `variants.cells`.
 A cell with gate recurrence (fgr) has bwd take three more tiles after FLAGS: the gradients
 reaching its gate values i, f, o from the next step's gate recurrence.
 """
@@ -17,10 +18,27 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
-# activation codes in FLAGS
-IDENTITY, TANH, SIGMOID, HARD_SIGMOID, RELU = 0, 1, 2, 3, 4
-ACT_CODES = {None: IDENTITY, "linear": IDENTITY, "identity": IDENTITY, "tanh": TANH,
-             "sigmoid": SIGMOID, "hard_sigmoid": HARD_SIGMOID, "relu": RELU}
+from variants.backends import kernel_table as table
+
+# the table's numbers as compile-time constants of the jit functions
+IDENTITY = tl.constexpr(table.ACTIVATION_CODES["identity"])
+SIGMOID = tl.constexpr(table.ACTIVATION_CODES["sigmoid"])
+TANH = tl.constexpr(table.ACTIVATION_CODES["tanh"])
+HARD_SIGMOID = tl.constexpr(table.ACTIVATION_CODES["hard_sigmoid"])
+RELU = tl.constexpr(table.ACTIVATION_CODES["relu"])
+CODE_MASK = tl.constexpr(table.CODE_MASK)
+# shifts as divisors, and every constant on the left of `&`: in the interpreter FLAGS is a plain
+# int, and `int >> constexpr` / `int & constexpr` have no reflected form (`//` has)
+GRU_REC_UNIT = tl.constexpr(1 << table.GRU_REC_SHIFT)
+LSTM_ACT_UNIT = tl.constexpr(1 << table.LSTM_ACT_SHIFT)
+LSTM_REC_UNIT = tl.constexpr(1 << table.LSTM_REC_SHIFT)
+BIT_I = tl.constexpr(table.LSTM_FLAG_BITS["has_i"])
+BIT_F = tl.constexpr(table.LSTM_FLAG_BITS["has_f"])
+BIT_O = tl.constexpr(table.LSTM_FLAG_BITS["has_o"])
+BIT_COUPLED = tl.constexpr(table.LSTM_FLAG_BITS["coupled"])
+BIT_PEEP = tl.constexpr(table.LSTM_FLAG_BITS["peepholes"])
+BIT_NO_INPUT_ACT = tl.constexpr(table.LSTM_FLAG_BITS["no_input_activation"])
+BIT_NO_OUTPUT_ACT = tl.constexpr(table.LSTM_FLAG_BITS["no_output_activation"])
 
 
 @triton.jit
@@ -31,13 +49,13 @@ def _sigmoid(x):
 @triton.jit
 def act_fwd(x, CODE: tl.constexpr):
     """Activation by code (tanh as 2 s(2x) - 1; Keras 2 hard_sigmoid clip(0.2 x + 0.5, 0, 1))."""
-    if CODE == 1:
+    if CODE == TANH:
         y = 2.0 * _sigmoid(2.0 * x) - 1.0
-    elif CODE == 2:
+    elif CODE == SIGMOID:
         y = _sigmoid(x)
-    elif CODE == 3:
+    elif CODE == HARD_SIGMOID:
         y = tl.minimum(tl.maximum(0.2 * x + 0.5, 0.0), 1.0)
-    elif CODE == 4:
+    elif CODE == RELU:
         y = tl.maximum(x, 0.0)
     else:
         y = x
@@ -47,13 +65,13 @@ def act_fwd(x, CODE: tl.constexpr):
 @triton.jit
 def act_bwd(y, CODE: tl.constexpr):
     """Derivative of the activation, from its output y."""
-    if CODE == 1:
+    if CODE == TANH:
         d = 1.0 - y * y
-    elif CODE == 2:
+    elif CODE == SIGMOID:
         d = y * (1.0 - y)
-    elif CODE == 3:
+    elif CODE == HARD_SIGMOID:
         d = tl.where((y > 0.0) & (y < 1.0), 0.2, 0.0)
-    elif CODE == 4:
+    elif CODE == RELU:
         d = tl.where(y > 0.0, 1.0, 0.0)
     else:
         d = y * 0.0 + 1.0
@@ -87,12 +105,12 @@ def rnn_bwd(s0, s1, s2, s3, h_prev, c_prev, c, dh, dc, p0, p1, p2, FLAGS: tl.con
     return da, zero, zero, zero, da, zero, zero, zero, zero, zero
 
 
-# ---- GRU, reset after the matmul (torch.nn.GRU): FLAGS = act | rec_act << 4 --------------------
+# ---- GRU, reset after the matmul (torch.nn.GRU): FLAGS = `kernel_table.gru_flags` ---------------
 @triton.jit
 def gru_fwd(x0, x1, x2, x3, r0, r1, r2, r3, h_prev, c_prev, p0, p1, p2, FLAGS: tl.constexpr):
-    reset = act_fwd(x0 + r0, (FLAGS >> 4) & 15)
-    update = act_fwd(x1 + r1, (FLAGS >> 4) & 15)
-    new = act_fwd(x2 + reset * r2, FLAGS & 15)
+    reset = act_fwd(x0 + r0, CODE_MASK & (FLAGS // GRU_REC_UNIT))
+    update = act_fwd(x1 + r1, CODE_MASK & (FLAGS // GRU_REC_UNIT))
+    new = act_fwd(x2 + reset * r2, CODE_MASK & FLAGS)
     h = new + update * (h_prev - new)
     return h, c_prev, reset, update, new, r2
 
@@ -100,26 +118,27 @@ def gru_fwd(x0, x1, x2, x3, r0, r1, r2, r3, h_prev, c_prev, p0, p1, p2, FLAGS: t
 @triton.jit
 def gru_bwd(s0, s1, s2, s3, h_prev, c_prev, c, dh, dc, p0, p1, p2, FLAGS: tl.constexpr):
     reset, update, new, rec_n = s0, s1, s2, s3
-    da_n = dh * (1.0 - update) * act_bwd(new, FLAGS & 15)
-    da_z = dh * (h_prev - new) * act_bwd(update, (FLAGS >> 4) & 15)
-    da_r = da_n * rec_n * act_bwd(reset, (FLAGS >> 4) & 15)
+    da_n = dh * (1.0 - update) * act_bwd(new, CODE_MASK & FLAGS)
+    da_z = dh * (h_prev - new) * act_bwd(update, CODE_MASK & (FLAGS // GRU_REC_UNIT))
+    da_r = da_n * rec_n * act_bwd(reset, CODE_MASK & (FLAGS // GRU_REC_UNIT))
     zero = dh * 0.0
     return da_r, da_z, da_n, zero, da_r, da_z, da_n * reset, zero, dh * update, zero
 
 
 # ---- configurable LSTM (lstm, peephole, cifg, nig, nfg, nog, niaf, noaf) ------------------------
-# FLAGS bits: 1 has i, 2 has f, 4 has o, 8 coupled, 16 peepholes, act code << 8, rec code << 12
-# (act code 0 on g or on c is encoded by bits 32 "no input act" and 64 "no output act").
+# FLAGS = `kernel_table.lstm_flags`: gate/coupling/peephole bits, act and rec codes shifted in
+# (no activation on g or on c is its own bit).
 @triton.jit
 def lstm_fwd(x0, x1, x2, x3, r0, r1, r2, r3, h_prev, c_prev, p0, p1, p2, FLAGS: tl.constexpr):
-    HAS_I: tl.constexpr = (FLAGS & 1) != 0
-    HAS_F: tl.constexpr = (FLAGS & 2) != 0
-    HAS_O: tl.constexpr = (FLAGS & 4) != 0
-    COUPLED: tl.constexpr = (FLAGS & 8) != 0
-    PEEP: tl.constexpr = (FLAGS & 16) != 0
-    ACT_G: tl.constexpr = 0 if (FLAGS & 32) != 0 else (FLAGS >> 8) & 15
-    ACT_C: tl.constexpr = 0 if (FLAGS & 64) != 0 else (FLAGS >> 8) & 15
-    REC: tl.constexpr = (FLAGS >> 12) & 15
+    HAS_I: tl.constexpr = (BIT_I & FLAGS) != 0
+    HAS_F: tl.constexpr = (BIT_F & FLAGS) != 0
+    HAS_O: tl.constexpr = (BIT_O & FLAGS) != 0
+    COUPLED: tl.constexpr = (BIT_COUPLED & FLAGS) != 0
+    PEEP: tl.constexpr = (BIT_PEEP & FLAGS) != 0
+    ACT: tl.constexpr = CODE_MASK & (FLAGS // LSTM_ACT_UNIT)
+    ACT_G: tl.constexpr = IDENTITY if (BIT_NO_INPUT_ACT & FLAGS) != 0 else ACT
+    ACT_C: tl.constexpr = IDENTITY if (BIT_NO_OUTPUT_ACT & FLAGS) != 0 else ACT
+    REC: tl.constexpr = CODE_MASK & (FLAGS // LSTM_REC_UNIT)
     POS_F: tl.constexpr = 1 if HAS_I else 0
     POS_G: tl.constexpr = POS_F + (1 if HAS_F else 0)
     PR_F: tl.constexpr = 1 if HAS_I else 0
@@ -163,14 +182,15 @@ def lstm_gate_rec_bwd(s0, s1, s2, s3, h_prev, c_prev, c, dh, dc, p0, p1, p2,
                       FLAGS: tl.constexpr, q_i, q_f, q_o):
     """`lstm_bwd` plus gradients q_i, q_f, q_o reaching the gate values themselves (fgr: from the
     next step's gate recurrence)."""
-    HAS_I: tl.constexpr = (FLAGS & 1) != 0
-    HAS_F: tl.constexpr = (FLAGS & 2) != 0
-    HAS_O: tl.constexpr = (FLAGS & 4) != 0
-    COUPLED: tl.constexpr = (FLAGS & 8) != 0
-    PEEP: tl.constexpr = (FLAGS & 16) != 0
-    ACT_G: tl.constexpr = 0 if (FLAGS & 32) != 0 else (FLAGS >> 8) & 15
-    ACT_C: tl.constexpr = 0 if (FLAGS & 64) != 0 else (FLAGS >> 8) & 15
-    REC: tl.constexpr = (FLAGS >> 12) & 15
+    HAS_I: tl.constexpr = (BIT_I & FLAGS) != 0
+    HAS_F: tl.constexpr = (BIT_F & FLAGS) != 0
+    HAS_O: tl.constexpr = (BIT_O & FLAGS) != 0
+    COUPLED: tl.constexpr = (BIT_COUPLED & FLAGS) != 0
+    PEEP: tl.constexpr = (BIT_PEEP & FLAGS) != 0
+    ACT: tl.constexpr = CODE_MASK & (FLAGS // LSTM_ACT_UNIT)
+    ACT_G: tl.constexpr = IDENTITY if (BIT_NO_INPUT_ACT & FLAGS) != 0 else ACT
+    ACT_C: tl.constexpr = IDENTITY if (BIT_NO_OUTPUT_ACT & FLAGS) != 0 else ACT
+    REC: tl.constexpr = CODE_MASK & (FLAGS // LSTM_REC_UNIT)
     PR_F: tl.constexpr = 1 if HAS_I else 0
     PR_O: tl.constexpr = PR_F + (1 if HAS_F else 0)
     i, f, g, o = s0, s1, s2, s3

@@ -4,9 +4,9 @@
 machine, and Triton's own ptxas (`ptxas -v`, the flags Triton uses) then reports registers per
 thread and spill bytes. So a kernel that would not compile for an H100/H200, or that
 spills registers inside its time loop, shows up on a CPU-only machine. Each launch is built as
-`triton_backend` builds it (`launch_config`). Used by the tests and by
+`variants.backends.triton.engine` builds it (`launch_config`). Used by the tests and by
 
-    python -m variants.backends.triton_aot [--arch 90] [--write]
+    python -m devtools.triton_aot [--arch 90] [--write]
 
 which prints a table of every built-in variant's two kernels at fp32 (exact and TF32) and bf16
 and, with --write, writes it to results/speed/triton-sm<arch>-resources.md.
@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 
-from variants.backends.triton_backend import launch_config, triton_spec
+from variants.backends.triton.engine import gru_codes, launch_config, triton_spec
 from variants.cell import Cell
 
 _DTYPES = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
@@ -70,8 +70,8 @@ def kernel_sources(cell: Cell, hidden: int, dtype: torch.dtype = torch.float32,
     ``precision``: "ieee" (fp32 default, exact dots), "tf32" (fp32 with
     torch.backends.cuda.matmul.allow_tf32) or "ieee" with bf16 (fp32 accumulation).
     """
-    from variants.backends import triton_gru_cho as cho
-    from variants.backends import triton_kernels as shared
+    from variants.backends.triton import gru_cho as cho
+    from variants.backends.triton import kernels as shared
 
     spec = triton_spec(cell)
     ty = "*" + _DTYPES[dtype]
@@ -81,7 +81,7 @@ def kernel_sources(cell: Cell, hidden: int, dtype: torch.dtype = torch.float32,
                     "dg_buf": "*fp32"}
     if spec.kernel == "gru_reset_before":
         kernels = [cho.gru_cho_forward_kernel, cho.gru_cho_backward_kernel]
-        own = [{"ACT": spec.flags & 15, "REC": spec.flags >> 4 & 15}] * 2
+        own = [gru_codes(spec.flags)] * 2
     else:
         kernels = [shared.recurrent_forward_kernel, shared.recurrent_backward_kernel]
         common = {"FLAGS": spec.flags, "N_BLOCKS": spec.n_blocks, "HAS_C": spec.has_c,
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
     """CLI: the resource table of the `triton` backend's kernels for one GPU architecture."""
     import variants
 
-    parser = argparse.ArgumentParser(prog="python -m variants.backends.triton_aot",
+    parser = argparse.ArgumentParser(prog="python -m devtools.triton_aot",
                                      description=main.__doc__)
     parser.add_argument("--arch", type=int, default=90, help="compute capability, 90 = H100/H200")
     parser.add_argument("--hidden", type=int, default=128, help="H (tiles are 64 wide from 64)")
@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--write", action="store_true",
                         help="write results/speed/triton-sm<arch>-resources.md")
     args = parser.parse_args(argv)
-    from variants.backends.triton_backend import interpreting
+    from variants.backends.triton.engine import interpreting
 
     if interpreting():
         parser.error("TRITON_INTERPRET is set: the kernels are then interpreted, not compiled; "
@@ -172,9 +172,9 @@ def main(argv: list[str] | None = None) -> None:
 
     head = [f"# Triton kernels compiled for sm_{args.arch}a (no GPU), H={args.hidden}", "",
             f"triton {triton.__version__}, torch {torch.__version__}; "
-            "`python -m variants.backends.triton_aot`. Registers per thread and spill-store "
+            "`python -m devtools.triton_aot`. Registers per thread and spill-store "
             "bytes as Triton's ptxas reports them; launch options from "
-            "`triton_backend.launch_config`. Static facts, not timings.", ""]
+            "`variants.backends.triton.engine.launch_config`. Static facts, not timings.", ""]
     lines = head + resource_table(args.variants, args.arch, args.hidden)
     text = "\n".join(lines) + "\n"
     print(text, end="")

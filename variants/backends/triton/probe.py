@@ -30,7 +30,7 @@ _VERDICTS: dict[tuple, str | None] = {}
 
 def _tolerance(dtype: torch.dtype) -> float:
     """Largest |triton - reference| allowed, relative to the largest |reference| of a tensor."""
-    from variants.backends.triton_backend import matmul_precision
+    from variants.backends.triton.engine import matmul_precision
 
     if dtype == torch.float32:
         return 1e-3 if matmul_precision(dtype) == "ieee" else 3e-2
@@ -38,7 +38,7 @@ def _tolerance(dtype: torch.dtype) -> float:
 
 
 def _key(cell: Cell, dtype: torch.dtype, device: torch.device, weights: LayerWeights) -> tuple:
-    from variants.backends.triton_backend import matmul_precision, triton_spec
+    from variants.backends.triton.engine import matmul_precision, triton_spec
 
     spec = triton_spec(cell)
     return (type(cell), spec.forward, spec.backward, spec.flags, spec.kernel,
@@ -89,7 +89,7 @@ def triton_disagreement(cell: Cell, x: Tensor, weights: LayerWeights) -> str | N
     capturing = x.is_cuda and torch.cuda.is_current_stream_capturing()
     if capturing or torch.compiler.is_compiling():
         return None  # no side runs inside a CUDA graph capture or a compiled trace
-    from variants.backends.triton_backend import run_triton
+    from variants.backends.triton.engine import run_triton
 
     gen = torch.Generator().manual_seed(0)
     hidden, features = cell.hidden_size, weights.weight_ih.shape[1]

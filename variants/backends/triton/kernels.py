@@ -3,7 +3,7 @@
 Each program owns BLOCK_B batch rows and loops over all T steps; inside a step it tiles H
 (BLOCK_H output columns, BLOCK_K reduction chunks), so H = 256 fits without spilling. Per step
 and tile: the recurrent matmul for every gate block (`tl.dot`, fp32 accumulate), then the cell's
-`@triton.jit` pointwise function (`triton_cells`). h_t goes to a (T+1, B, H) buffer that the next
+`@triton.jit` pointwise function (`cells`). h_t goes to a (T+1, B, H) buffer that the next
 step reads back (a CTA barrier separates steps). The backward kernel runs the cell's pointwise
 derivative, writes d(pre-activations) to (T, B, G*H) buffers, and computes d h_prev = dR_t W_hh
 in the same launch. Weight gradients are single matmuls over all steps afterwards (cuBLAS).

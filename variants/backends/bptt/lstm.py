@@ -10,7 +10,7 @@ Internally the blocks are reordered (o first when it has no peephole; g first fo
 the sigmoid gates, the blocks driven by d c and the fed-back gates are each contiguous;
 `permutation` tells the caller the order.
 On CPU in float32/float64 the pointwise part of each step (forward and backward) is one call of
-the compiled C step (`bptt_native`, csrc/bptt_steps.c) when a C compiler is present; otherwise the
+the compiled C step (`native`, csrc/bptt_steps.c) when a C compiler is present; otherwise the
 torch-op path below runs (both tested against the reference engine).
 """
 
@@ -23,8 +23,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from variants.backends import bptt_native
-from variants.backends.bptt_activations import activation
+from variants.backends import kernel_table
+from variants.backends.bptt import native as bptt_native
+from variants.backends.bptt.activations import activation
 
 CHUNK = 32  # steps whose backward factors are computed together (cache-sized)
 
@@ -108,7 +109,7 @@ class LSTMKernel:
             return self.pos[b] * hidden if b in self.pos else -1
 
         def code(act) -> int:
-            return bptt_native.ACT_CODES[None if act is None else act.name]
+            return kernel_table.activation_code(None if act is None else act.name)
 
         return bptt_native.Spec(
             batch, hidden, self.gate_blocks * hidden, offset("i"), offset("f"), offset("g"),

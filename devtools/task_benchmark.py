@@ -1,6 +1,6 @@
 """Benchmark: time to generate a batch of each task next to one LSTM training step on that batch.
 
-`python -m tasks.benchmark [--length 1000 --batch 128 --hidden 128 --repeats 5 --threads 1]`
+`python -m devtools.task_benchmark [--length 1000 --batch 128 --hidden 128 --repeats 5 --threads 1]`
 prints, per task, the median ms to generate a batch, the median ms of one forward + backward
 of `torch.nn.LSTM(hidden)` + linear readout on it (one-hot tokens), and their ratio.
 """

@@ -1,0 +1,65 @@
+"""Backend `auto`: the first backend of the input's device's preference list that supports the cell.
+
+- CUDA: `cudnn` for cells equal to torch's own op (rnn, lstm, gru with default activations): cuDNN's
+  fused kernels beat the first Triton kernel by 2.4-4.4x at H <= 128 (ANCHORS.md, H200); then
+  `triton`; then `bptt`; then `reference`.
+- CPU: `bptt` (within 1.2x of torch's fused modules or faster, results/speed/cpu-2core.md), then
+  `reference`.
+
+Each backend answers for itself (`supports(cell, x, recurrent_mask)`: the cell's fast-path hooks,
+recurrent_dropout, device), so adding a backend or a cell touches one place: `PREFERENCE` or the
+cell. The choice is `choose_backend(cell, x, recurrent_mask)`, never silent: tests and the speed
+table name it. Before `auto` first trusts `triton` for a cell on a device, `triton.probe` checks
+it against the reference on a 3-step probe; on disagreement it warns and uses `reference`.
+"""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+from variants.backends import Engine, get_engine
+from variants.cell import Cell
+from variants.engine import LayerWeights, run_reference
+
+PREFERENCE: dict[str, tuple[str, ...]] = {
+    "cuda": ("cudnn", "triton", "bptt", "reference"),
+    "cpu": ("bptt", "reference"),
+}
+FALLBACK = ("bptt", "reference")  # other device types
+
+
+def first_supported(order: tuple[str, ...], cell: Cell, x: Tensor,
+                    recurrent_mask: Tensor | None) -> str:
+    """The first backend of `order` whose `supports` accepts the request (else `reference`)."""
+    for name in order:
+        if get_engine(name).supports(cell, x, recurrent_mask) is None:
+            return name
+    return "reference"
+
+
+def choose_backend(cell: Cell, x: Tensor, recurrent_mask: Tensor | None) -> str:
+    """The backend `auto` uses for this cell and input."""
+    order = PREFERENCE.get(x.device.type, FALLBACK)
+    return first_supported(order, cell, x, recurrent_mask)
+
+
+def run_auto(
+    cell: Cell,
+    x: Tensor,
+    state: tuple[Tensor, ...],
+    weights: LayerWeights,
+    reverse: bool = False,
+    recurrent_mask: Tensor | None = None,
+) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """Backend `auto`: dispatch to `choose_backend`'s pick."""
+    name = choose_backend(cell, x, recurrent_mask)
+    if name == "triton":
+        from variants.backends.triton.probe import triton_disagreement
+
+        if triton_disagreement(cell, x, weights) is not None:
+            name = "reference"
+    run = run_reference if name == "reference" else get_engine(name).run
+    return run(cell, x, state, weights, reverse, recurrent_mask)
+
+
+ENGINE = Engine(run_auto)
