@@ -112,7 +112,7 @@ def test_cli_default_out_is_report_for_run_dirs(sweep, tmp_path, monkeypatch, ca
     monkeypatch.chdir(tmp_path)
     assert main([str(sweep.root / "0"), str(sweep.root / "1"), "--no-plots"]) == 0
     assert (tmp_path / "report" / "report.md").is_file()
-    assert "wrote 4 files to report" in capsys.readouterr().out
+    assert "wrote 5 files to report" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -152,6 +152,7 @@ def test_a_row_pooling_different_task_parameters_is_flagged(sweep, tmp_path):
         shutil.rmtree(sweep.root / "extra-run")
     task, length, variant = first["task"]["name"], first["length"], first["variant"]
     assert f"{task}, T = {length}, {variant}: pools runs with different task parameters" in markdown
-    assert "different task parameters" not in write_report(
-        load_runs([sweep.root]), tmp_path / "clean", plots=False
-    ).markdown
+    assert (
+        "different task parameters"
+        not in write_report(load_runs([sweep.root]), tmp_path / "clean", plots=False).markdown
+    )

@@ -77,7 +77,7 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
             ),
             "metric": row["metric"],
             "mean [95%]": interval(row["mean"], row["ci_low"], row["ci_high"], row["ci_kind"]),
-            "median": num(row["median"]) if row["clustered"] else "",
+            "median": num(row["median"]),
             "per seed": _seed_values(row.get("seed_values")),
             "norm_loss mean [95%]": interval(
                 row["norm_loss"],
@@ -149,8 +149,6 @@ def markdown_tables(summary: pd.DataFrame) -> str:
         direction = "lower" if table["metric_mode"].iloc[0] == "min" else "higher"
         shown = display_table(table).drop(columns=["task", "T", "metric"])
         shown = shown.rename(columns={"mean [95%]": f"{metric} mean [95%]"})
-        if not table["clustered"].any():
-            shown = shown.drop(columns=["median"])
         parts.append(f"### {task}, T = {int(length)}\n")
         parts.append(winner_line(table) + "\n")
         chance = table["chance"].median()

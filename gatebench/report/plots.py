@@ -30,7 +30,7 @@ PANEL_SIZE = (4.2, 3.2)  # inches per subplot
 DPI = 110
 
 
-DECADES_FOR_LOG = 1.5  # log axis where positive values span more than this many decades
+DECADES_FOR_LOG = 1.0  # log axis where positive values span at least a decade
 
 
 def _baseline_for(metric: str, baseline: float, chance: float = math.nan) -> float:

@@ -135,9 +135,14 @@ def logrank_p(times: Times, reference: Times) -> float:
     either side solved (no event: nothing to compare)."""
     if times.n == 0 or reference.n == 0 or times.events.size + reference.events.size == 0:
         return math.nan
+    import warnings
+
     from scipy import stats
 
-    return float(stats.logrank(_censored_data(times), _censored_data(reference)).pvalue)
+    with warnings.catch_warnings():  # zero variance (e.g. every run solved at one step): NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        p = float(stats.logrank(_censored_data(times), _censored_data(reference)).pvalue)
+    return p if math.isfinite(p) else math.nan
 
 
 def validation_interval(runs: pd.DataFrame) -> str:

@@ -51,8 +51,10 @@ SUMMARY_COLUMNS = [
 
 
 def statistics_values(group: pd.DataFrame, column: str = "final_metric") -> np.ndarray:
-    """The primary-metric values (`column`) of a group's completed runs: the statistics' input."""
+    """The primary-metric values (`column`) of a group's completed runs, in seed order (so a
+    seeded bootstrap does not depend on the order the records were read in)."""
     completed = group[group["status"].isin(COMPLETED_STATUSES)]
+    completed = completed.sort_values(["seed", "source"], kind="stable", na_position="last")
     values = pd.to_numeric(completed[column], errors="coerce").to_numpy(dtype=float)
     return values[np.isfinite(values)]
 
