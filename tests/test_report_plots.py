@@ -9,8 +9,8 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.collections import PathCollection
 from fixtures.report.builder import _record, write_fixture_sweep, write_run
+from matplotlib.collections import PathCollection
 
 from gatebench.report import load_runs, summarize, write_report
 from gatebench.report.palette import FIXED, color_of

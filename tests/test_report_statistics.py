@@ -87,7 +87,7 @@ def _scipy_bootstrap(values):
 
 def test_bootstrap_interval_equals_scipy_on_fixture_records(sweep6):
     summary = summarize(load_runs([sweep6.root]).runs)
-    for (task, length, variant), values in sweep6.values.items():
+    for (task, _length, variant), values in sweep6.values.items():
         row = summary[(summary["task"] == task) & (summary["variant"] == variant)].iloc[0]
         assert row["ci_kind"] == "bootstrap" and row["n_stat"] == 6
         assert row["mean"] == pytest.approx(np.mean(values), rel=1e-12)
