@@ -304,3 +304,19 @@ def test_statistics_fall_back_to_validation_when_a_run_has_no_test(tmp_path):
     table = summarize(load_runs([tmp_path]).runs).set_index("variant")
     assert set(table["metric"]) == {"val/mse"}
     assert table.loc["gru", "mean"] == pytest.approx(0.2, rel=1e-12)  # mean of 0.1, 0.2, 0.3
+
+
+def test_stratified_iqm_interval_matches_a_hand_rolled_stratified_bootstrap():
+    from gatebench.report.statistics import stratified_iqm_interval
+
+    rng = np.random.default_rng(3)
+    strata = [rng.lognormal(-3, 1, size=3), rng.lognormal(-1, 0.5, size=3), [1.0, 0.9, 1.1]]
+    centre, low, high = stratified_iqm_interval(strata)
+    pooled = np.concatenate(strata)
+    assert centre == pytest.approx(stats.trim_mean(pooled, 0.25))
+    iqms = [  # resample each stratum on its own, 4000 times
+        stats.trim_mean(np.concatenate([rng.choice(s, size=len(s)) for s in strata]), 0.25)
+        for _ in range(4000)
+    ]
+    want = np.percentile(iqms, [2.5, 97.5])
+    assert (low, high) == pytest.approx(tuple(want), rel=0.15)

@@ -27,10 +27,10 @@ from gatebench.report.statistics import (
 
 # test key -> (what it compares, its name in the report)
 TESTS = {
-    "welch": "metric, Welch's t-test",
-    "mwu": "metric, Mann-Whitney U (exact)",
-    "solved": "solved counts, Boschloo's exact test",
-    "logrank": "steps to solve, log-rank test",
+    "welch": "Welch's t-test on the metric",
+    "mwu": "Mann-Whitney U (exact) on the metric",
+    "solved": "Boschloo's exact test on the solved counts",
+    "logrank": "log-rank test on steps to solve",
 }
 FAMILIES = ("study", "table")
 MIN_P = {"mwu": mann_whitney_min_p, "solved": solved_counts_min_p, "logrank": logrank_min_p}

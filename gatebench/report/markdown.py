@@ -119,7 +119,7 @@ def winner_line(table: pd.DataFrame) -> str:
             adjusted = row.get(f"p_{test}_holm")
             if num(adjusted) != "-" and float(adjusted) < P_ALPHA:
                 survivors.append(
-                    f"{row['variant']} vs {row['reference']} on {TESTS[test]} "
+                    f"{row['variant']} vs {row['reference']}, {TESTS[test]} "
                     f"(Holm p = {num(adjusted, 2)})"
                 )
     line = (

@@ -240,12 +240,15 @@ def survival_plot(runs: pd.DataFrame, task: str, summary: pd.DataFrame | None = 
     axes = fig.subplots(1, len(lengths), squeeze=False, sharey=True)[0]
     for ax, length in zip(axes, lengths, strict=True):
         here = at[pd.to_numeric(at["length"]) == length]
-        for variant, group in here.groupby("variant", sort=True):
+        groups = list(here.groupby("variant", sort=True))
+        for i, (variant, group) in enumerate(groups):
             times = solve_times(group)
             steps, surv = survival_curve(times)
             if steps.size == 0:
                 continue
-            ax.step(steps, surv, where="post", color=colors[variant], label=variant)
+            width = 1.2 + 1.2 * (len(groups) - 1 - i)  # wider first: coinciding curves show
+            ax.step(steps, surv, where="post", color=colors[variant], label=variant,
+                    linewidth=width, alpha=0.85)  # fmt: skip
             if times.censored.size:
                 level = np.interp(times.censored, steps, surv)
                 ax.plot(times.censored, level, "+", color=colors[variant], markersize=9)

@@ -83,6 +83,16 @@ def parse_stamp(value: Any) -> float | None:
     return stamp.timestamp()
 
 
+def _stamp_problems(record: Mapping[str, Any]) -> str | None:
+    """`unreadable started_at '...'` for a stamp that is present but not ISO-8601; else None."""
+    bad = [
+        f"unreadable {key} {record[key]!r} (expected ISO-8601, e.g. 2026-11-27T04:10:00Z)"
+        for key in ("started_at", "ended_at")
+        if record.get(key) not in (None, "") and parse_stamp(record.get(key)) is None
+    ]
+    return "; ".join(bad) or None
+
+
 def _task_name(task: Any) -> str | None:
     """`task` may be `{"name": ..., "params": ...}` (the contract) or a bare name."""
     if isinstance(task, Mapping):
@@ -144,6 +154,7 @@ def row_from_record(record: Mapping[str, Any], source: str) -> dict[str, Any]:
         "params": _finite_or_none(record.get("params")),
         "recurrent_params": _finite_or_none(record.get("recurrent_params")),
         "wall_time_s": _finite_or_none(record.get("wall_time_s")),
+        "record_problems": _stamp_problems(record),
         "started_at": parse_stamp(record.get("started_at")),
         "ended_at": parse_stamp(record.get("ended_at")),
         "hidden_size": variant_options.get("hidden_size"),

@@ -95,6 +95,7 @@ def bootstrap_mean_interval(
     return math.nan, math.nan
 
 
+@lru_cache(maxsize=1024)
 def wilson_interval(
     solved: int, attempted: int, confidence: float = CONFIDENCE
 ) -> tuple[float, float]:
@@ -112,6 +113,7 @@ def wilson_interval(
     return float(ci.low), float(ci.high)
 
 
+@lru_cache(maxsize=1024)
 def solved_counts_p(solved: int, attempted: int, ref_solved: int, ref_attempted: int) -> float:
     """Two-sided p of Boschloo's exact test (Boschloo 1970; `scipy.stats.boschloo_exact`) on
     the 2x2 table of solved/unsolved runs, variant vs reference. Uniformly more powerful than

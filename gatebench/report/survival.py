@@ -51,34 +51,22 @@ def solve_times(group: pd.DataFrame) -> Times:
     A `solved` run without `steps_to_solve`, or an unsolved run without `steps`, cannot be
     placed and is counted in `unplaced` (the report lists such records).
     """
-    events, censored, unplaced = [], [], 0
-    for _, run in group.iterrows():
-        status = run["status"]
-        if status == "failed":
-            continue
-        if status == "solved":
-            step = _number(run.get("steps_to_solve"))
-            if math.isfinite(step):
-                events.append(step)
-            else:
-                unplaced += 1
-            continue
-        budget = _number(run.get(BUDGET_COLUMN))
-        last = _number(run.get("steps"))
-        at = budget if status == "diverged" and math.isfinite(budget) else last
-        if math.isfinite(at):
-            censored.append(at)
-        else:
-            unplaced += 1
-    return Times(np.asarray(events, float), np.asarray(censored, float), unplaced)
 
+    def column(name: str) -> np.ndarray:
+        if name not in group.columns:
+            return np.full(len(group), np.nan)
+        return pd.to_numeric(group[name], errors="coerce").to_numpy(dtype=float)
 
-def _number(value: object) -> float:
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return math.nan
-    return number
+    status = group["status"].to_numpy()
+    to_solve, last, budget = column("steps_to_solve"), column("steps"), column(BUDGET_COLUMN)
+    solved = status == "solved"
+    unsolved = (status == "finished") | (status == "diverged")
+    # a diverged run is censored at the budget when known, else at its last step
+    at = np.where((status == "diverged") & np.isfinite(budget), budget, last)
+    events = to_solve[solved & np.isfinite(to_solve)]
+    censored = at[unsolved & np.isfinite(at)]
+    unplaced = int((solved & ~np.isfinite(to_solve)).sum() + (unsolved & ~np.isfinite(at)).sum())
+    return Times(events, censored, unplaced)
 
 
 def _censored_data(times: Times):  # -> scipy.stats.CensoredData

@@ -30,6 +30,8 @@ from gatebench.report.statistics import (
     wilson_interval,
 )
 from gatebench.report.survival import (
+    BUDGET_COLUMN,
+    INTERVAL_COLUMN,
     kaplan_meier,
     logrank_p,
     solve_times,
@@ -48,6 +50,13 @@ SUMMARY_COLUMNS = [
     *[f"p_{t}" for t in TESTS], *[f"min_p_{t}" for t in TESTS],
     *[f"p_{t}_holm" for t in TESTS], "family", "family_size",
 ]  # fmt: skip
+
+
+USED_COLUMNS = {
+    "task", "length", "variant", "seed", "source", "status", "metric", "metric_mode",
+    "final_metric", "test_metric", "norm_loss", "test_norm_loss", "steps", "steps_to_solve",
+    "params", "baseline", "task_params", BUDGET_COLUMN, INTERVAL_COLUMN,
+}  # fmt: skip
 
 
 def statistics_values(group: pd.DataFrame, column: str = "final_metric") -> np.ndarray:
@@ -224,6 +233,7 @@ def summarize(runs: pd.DataFrame, reference: str = "lstm", family: str = "study"
     )
     if "task_params" not in keyed.columns:
         keyed["task_params"] = None
+    keyed = keyed[[c for c in keyed.columns if c in USED_COLUMNS]]  # a frame, not 300 columns
     for (task, length), table_runs in keyed.groupby(["task", "length"], sort=True):
         completed = table_runs[table_runs["status"].isin(COMPLETED_STATUSES)]
         metric = _mode(completed["metric"]) or _mode(table_runs["metric"]) or "norm_loss"
@@ -275,9 +285,23 @@ def problem_runs(runs: pd.DataFrame) -> pd.DataFrame:
             "completed but recorded no finite norm_loss")  # fmt: skip
     missing((runs["status"] == "solved") & absent("steps_to_solve"),
             "solved but recorded no steps_to_solve: left out of steps to solve")  # fmt: skip
-    missing(runs["status"].isin(["finished", "diverged"]) & absent("steps"),
-            "unsolved but recorded no steps: left out of steps to solve")  # fmt: skip
+    no_budget = absent(BUDGET_COLUMN)
+    unplaced = ((runs["status"] == "finished") & absent("steps")) | (
+        (runs["status"] == "diverged") & absent("steps") & no_budget
+    )
+    missing(unplaced, "unsolved but recorded no steps: left out of steps to solve")
     for key in ("task", "variant", "length"):
         missing(runs[key].isna(), f"record has no {key}")
+    if "test_metric" in runs.columns:
+        has_test = ~absent("test_metric")
+        table_has_test = has_test.groupby([runs["task"], runs["length"]], dropna=False).transform("any")
+        missing(completed & ~has_test & table_has_test,
+                "completed but recorded no finite test metric: its table compares validation "
+                "values instead")  # fmt: skip
+    if "record_problems" in runs.columns:
+        flagged = runs["record_problems"].notna()
+        if flagged.any():
+            problems.append(runs.loc[flagged, columns].assign(
+                message=runs.loc[flagged, "record_problems"]))  # fmt: skip
     found = pd.concat(problems)
     return found.sort_values(["task", "length", "variant", "seed"], na_position="last")

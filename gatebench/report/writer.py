@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from gatebench.report.family import TESTS, check_family, seeds_advice, too_small
+from gatebench.report.family import MIN_P, TESTS, check_family, seeds_advice, testable, too_small
 from gatebench.report.markdown import display_table, markdown_tables, num
 from gatebench.report.provenance import provenance
 from gatebench.report.ranking import overall_ranking
 from gatebench.report.records import RunRecords
-from gatebench.report.statistics import BOOTSTRAP_MIN_RUNS
+from gatebench.report.statistics import ALPHA, BOOTSTRAP_MIN_RUNS
 from gatebench.report.tables import problem_runs, summarize
 
 __all__ = ["Report", "display_table", "markdown_tables", "render_markdown", "write_report"]
@@ -33,12 +33,13 @@ class Report:
 
 def _problem_section(records: RunRecords) -> str:
     problems = problem_runs(records.runs)
-    lines = ["## Runs that did not complete\n"]
+    lines = ["## Runs that did not complete, and records that lack a value\n"]
     if problems.empty:
-        lines.append("None: every run finished or solved and recorded its final metric.\n")
+        lines.append("None: every run finished or solved and recorded what the report reads.\n")
     else:
         lines.append(
-            f"{len(problems)} run(s) are counted in the tables but left out of the statistics:\n"
+            f"{problems['source'].nunique()} run(s), {len(problems)} problem(s): counted in the "
+            "tables; what a record lacks is left out of the statistic that needs it:\n"
         )
         shown = problems.assign(message=problems["message"].fillna("").astype(str).str[:160])
         lines.append(shown.to_markdown(index=False) + "\n")
@@ -104,7 +105,7 @@ def family_section(summary: pd.DataFrame) -> str:
     if family == "study":
         lines.append(
             f"Holm's correction runs over **every comparison in this report: m = {m}** "
-            f"p-values (" + ", ".join(f"{counts[t]} {TESTS[t]}" for t in TESTS) + "); "
+            f"p-values (" + ", ".join(f"{counts[t]} from the {TESTS[t]}" for t in TESTS) + "); "
             "`--family table` corrects within each table and test instead."
         )
     else:
@@ -116,14 +117,24 @@ def family_section(summary: pd.DataFrame) -> str:
         )
     if any(small.values()):
         lines.append(
-            " A test that cannot reach p < 0.05 at its sample size whatever the outcome (its "
+            "\nA test that cannot reach p < 0.05 at its sample size whatever the outcome (its "
             "smallest achievable p computed exactly) is shown as `n too small (min p = ...)` and "
             "not counted in the family (Tarone 1990): "
-            + ", ".join(f"{small[t]} {TESTS[t]}" for t in TESTS if small[t])
-            + ".\n"
+            + ", ".join(f"{small[t]} from the {TESTS[t]}" for t in TESTS if small[t])
+            + "."
         )
-        study_m = m if family == "study" else sum(counts.values())
-        lines.extend(f"- {seeds_advice(t, study_m)}" for t in TESTS if small[t])
+    study_m = m if family == "study" else sum(counts.values())
+    # tests whose best possible outcome cannot survive Holm over the family at these sizes
+    blocked = [
+        t
+        for t in MIN_P
+        if small[t]
+        or (counts[t] and float(summary.loc[testable(summary, t), f"min_p_{t}"].min())
+            > ALPHA / max(study_m, 1))
+    ]  # fmt: skip
+    if blocked:
+        lines.append("\nSeeds needed (equal runs per variant, best possible outcome):\n")
+        lines.extend(f"- {seeds_advice(t, study_m)}" for t in blocked)
     lines.append("")
     return "\n".join(lines) + "\n"
 
