@@ -294,7 +294,9 @@ def problem_runs(runs: pd.DataFrame) -> pd.DataFrame:
         missing(runs[key].isna(), f"record has no {key}")
     if "test_metric" in runs.columns:
         has_test = ~absent("test_metric")
-        table_has_test = has_test.groupby([runs["task"], runs["length"]], dropna=False).transform("any")
+        table_has_test = has_test.groupby([runs["task"], runs["length"]], dropna=False).transform(
+            "any"
+        )
         missing(completed & ~has_test & table_has_test,
                 "completed but recorded no finite test metric: its table compares validation "
                 "values instead")  # fmt: skip
