@@ -153,6 +153,8 @@ def markdown_tables(summary: pd.DataFrame) -> str:
         parts.append(winner_line(table) + "\n")
         chance = table["chance"].median()
         chance_text = f" Chance: {num(chance, 3)}." if math.isfinite(chance) else ""
+        if not chance_text and str(metric).endswith("acc"):
+            chance_text = " Chance: unknown (the records do not say the number of classes)."
         if reference in set(table["variant"]):
             tests = (
                 f"Tests: two-sided, vs `{reference}`; Holm-adjusted p in brackets (* < {P_ALPHA})."

@@ -20,7 +20,7 @@ import pandas as pd
 from gatebench.report.palette import variant_colors
 from gatebench.report.records import COMPLETED_STATUSES
 from gatebench.report.survival import solve_times, survival_curve
-from gatebench.report.tables import SPLIT_COLUMNS
+from gatebench.report.tables import SPLIT_COLUMNS, chance_level
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -140,9 +140,12 @@ def learning_curves(curves: pd.DataFrame, runs: pd.DataFrame, task: str) -> Figu
                     marker="o", markersize=3)  # fmt: skip
             ax.fill_between(band.index, band["q25"], band["q75"], color=colors[variant], alpha=0.2)
         at_runs = task_runs[task_runs["length"] == length]
-        level = _baseline_for(metric, at_runs["baseline"].median())
+        params = at_runs["task_params"].dropna() if "task_params" in at_runs else pd.Series()
+        chance = chance_level(metric, params.iloc[0] if len(params) else None)
+        level = _baseline_for(metric, at_runs["baseline"].median(), chance)
         if math.isfinite(level):
-            ax.axhline(level, color="black", linestyle="--", linewidth=1, label="trivial baseline")
+            kind = "chance" if metric.endswith("acc") else "trivial baseline"
+            ax.axhline(level, color="black", linestyle="--", linewidth=1, label=kind)
         ax.set_title(f"{task}, T = {int(length)}")
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
