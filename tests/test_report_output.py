@@ -47,6 +47,22 @@ def test_markdown_has_command_baselines_and_one_table_per_task_length(report):
     assert "Trivial baseline: loss 0.3466" in md  # copy, T = 40: 10 ln 8 / 60
 
 
+def test_each_table_says_who_won_and_the_report_ranks_overall(report):
+    md = report.markdown
+    assert md.count("**Best: `") == 4  # one line per table
+    for section in md.split("### ")[1:]:
+        assert section.splitlines()[2].startswith("**Best: `")
+    assert "## Overall" in md and "## Multiple comparisons" in md
+    ranking = report.ranking
+    assert (
+        set(ranking["variant"]) == {"lstm", "gru", "rnn"} and ranking["variant"].iloc[-1] == "rnn"
+    )
+    assert (ranking["iqm_low"] <= ranking["iqm_norm_loss"]).all()
+    assert (ranking["iqm_norm_loss"] <= ranking["iqm_high"]).all()
+    m = int(report.summary["family_size"].iloc[0])
+    assert f"every comparison in this report: m = {m}**" in md
+
+
 def test_markdown_lists_the_diverged_and_the_failed_run(sweep, report):
     problems = report.markdown.split("## Runs that did not complete")[1]
     for source, status in sweep.statuses.items():
@@ -112,7 +128,7 @@ def test_cli_default_out_is_report_for_run_dirs(sweep, tmp_path, monkeypatch, ca
     monkeypatch.chdir(tmp_path)
     assert main([str(sweep.root / "0"), str(sweep.root / "1"), "--no-plots"]) == 0
     assert (tmp_path / "report" / "report.md").is_file()
-    assert "wrote 4 files to report" in capsys.readouterr().out
+    assert "wrote 5 files to report" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -124,6 +140,7 @@ def test_cli_default_out_is_report_for_run_dirs(sweep, tmp_path, monkeypatch, ca
         (["{sweep}", "--filter", "task=nope"], "no runs left"),
         ([], "give a PATH"),
         (["--wandb", "justone"], "expected ENTITY/PROJECT"),
+        (["{sweep}", "--family", "paper"], "--family 'paper': expected one of study, table"),
     ],
 )
 def test_cli_errors_are_one_line_and_nonzero(sweep, tmp_path, capsys, args, message):
@@ -152,6 +169,33 @@ def test_a_row_pooling_different_task_parameters_is_flagged(sweep, tmp_path):
         shutil.rmtree(sweep.root / "extra-run")
     task, length, variant = first["task"]["name"], first["length"], first["variant"]
     assert f"{task}, T = {length}, {variant}: pools runs with different task parameters" in markdown
-    assert "different task parameters" not in write_report(
-        load_runs([sweep.root]), tmp_path / "clean", plots=False
-    ).markdown
+    assert (
+        "different task parameters"
+        not in write_report(load_runs([sweep.root]), tmp_path / "clean", plots=False).markdown
+    )
+
+
+def test_records_with_missing_or_non_finite_values_are_counted_and_listed(tmp_path):
+    from fixtures.report.builder import _record
+
+    for seed in range(3):
+        record = _record("adding", 20, "lstm", seed, "val/mse", "min", 1 / 6)
+        record.update(status="solved", steps=100, steps_to_solve=100, norm_loss=0.01,
+                      final={"val/mse": 0.001}, test={"test/mse": 0.002})  # fmt: skip
+        if seed == 0:
+            record["test"] = {"test/mse": float("nan")}  # JSON NaN: non-finite
+            record["started_at"] = "yesterday"
+        if seed == 1:
+            record["steps_to_solve"] = None
+        write_run(tmp_path / f"run{seed}", record, None)
+    report = write_report(load_runs([tmp_path]), tmp_path / "out", plots=False)
+    problems = report.markdown.split("## Runs that did not complete")[1].split("## ")[0]
+    row0 = [line for line in problems.splitlines() if "/run0 " in line + " "]
+    assert any("no finite test metric" in line for line in row0)
+    assert any("unreadable started_at 'yesterday'" in line for line in row0)
+    assert any("/run1 " in line + " " and "no steps_to_solve" in line
+               for line in problems.splitlines())  # fmt: skip
+    row = report.summary.iloc[0]
+    assert row["metric"] == "val/mse" and row["n_stat"] == 3  # validation, all three runs
+    assert row["n_censored"] == 0 and row["km_median_steps"] == 100  # two placed events
+    assert "2 run(s), 3 problem(s)" in problems

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from gatebench.report.family import check_family
 from gatebench.report.records import RunRecords, filter_records, load_runs, parse_filters
 from gatebench.report.writer import markdown_tables, write_report
 
@@ -29,6 +30,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=[],
         metavar="KEY=VALUE",
         help="keep runs whose column KEY is VALUE (VALUE may be a,b,c)",
+    )
+    parser.add_argument(
+        "--family",
+        default="study",
+        help="Holm family: study (default: every comparison in the report) or table",
     )
     parser.add_argument("--no-plots", action="store_true", help="tables only")
     return parser.parse_args(argv)
@@ -70,6 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit status (2 on bad input, with one line on stderr)."""
     args = parse_args(argv)
     try:
+        check_family(args.family)
         records = read(args)
         out = Path(args.out) if args.out else default_out(args.paths)
         report = write_report(
@@ -79,6 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             title=args.title,
             command=args.command,
             plots=not args.no_plots,
+            family=args.family,
         )
     except ValueError as error:
         print(f"gatebench.report: error: {error}", file=sys.stderr)

@@ -28,8 +28,15 @@ class WriteReport(Callback):
     A report error is printed as a warning and never fails the sweep.
     """
 
-    def __init__(self, reference: str = "lstm", plots: bool = True, print_table: bool = True):
+    def __init__(
+        self,
+        reference: str = "lstm",
+        plots: bool = True,
+        print_table: bool = True,
+        family: str = "study",
+    ):
         self.reference = reference
+        self.family = family
         self.plots = plots
         self.print_table = print_table
 
@@ -49,6 +56,7 @@ class WriteReport(Callback):
                 title=f"gatebench sweep {sweep_dir}",
                 command=sweep_command(config),
                 plots=self.plots,
+                family=self.family,
             )
             if self.print_table:
                 print(markdown_tables(report.summary))

@@ -6,6 +6,7 @@ pandas only (never torch, `variants` or `tasks`), so reading a thousand runs sta
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -70,6 +71,30 @@ def _flatten(prefix: str, mapping: Any) -> dict[str, Any]:
     return flat
 
 
+def parse_stamp(value: Any) -> float | None:
+    """An ISO-8601 time stamp (`2026-11-27T04:10:00Z`, `+00:00`) as epoch seconds; None when
+    absent or unreadable. A stamp without a zone is read as UTC, as the runner writes them."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        stamp = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=dt.timezone.utc)
+    return stamp.timestamp()
+
+
+def _stamp_problems(record: Mapping[str, Any]) -> str | None:
+    """`unreadable started_at '...'` for a stamp that is present but not ISO-8601; else None."""
+    bad = [
+        f"unreadable {key} {record[key]!r} (expected ISO-8601, e.g. 2026-11-27T04:10:00Z)"
+        for key in ("started_at", "ended_at")
+        if record.get(key) not in (None, "") and parse_stamp(record.get(key)) is None
+    ]
+    return "; ".join(bad) or None
+
+
 def _task_name(task: Any) -> str | None:
     """`task` may be `{"name": ..., "params": ...}` (the contract) or a bare name."""
     if isinstance(task, Mapping):
@@ -131,6 +156,9 @@ def row_from_record(record: Mapping[str, Any], source: str) -> dict[str, Any]:
         "params": _finite_or_none(record.get("params")),
         "recurrent_params": _finite_or_none(record.get("recurrent_params")),
         "wall_time_s": _finite_or_none(record.get("wall_time_s")),
+        "record_problems": _stamp_problems(record),
+        "started_at": parse_stamp(record.get("started_at")),
+        "ended_at": parse_stamp(record.get("ended_at")),
         "hidden_size": variant_options.get("hidden_size"),
         "variant_options": json.dumps(variant_options, sort_keys=True, default=str),
         "task_params": json.dumps(task_params, sort_keys=True, default=str),
@@ -215,7 +243,7 @@ def _jobs_without_record(paths: Iterable[str | Path], run_dirs: set[Path]) -> li
 FLOAT_COLUMNS = (
     "final_metric", "best_metric", "test_metric", "norm_loss", "test_norm_loss", "baseline",
     "steps_to_solve",
-    "params", "recurrent_params", "wall_time_s",
+    "params", "recurrent_params", "wall_time_s", "started_at", "ended_at",
 )  # fmt: skip
 INT_COLUMNS = ("length", "seed", "steps")
 
@@ -247,21 +275,13 @@ def build_records(items: Iterable[tuple[Mapping[str, Any], str, pd.DataFrame]]) 
     return RunRecords(runs=runs, curves=curves_from_wide(wides, runs))
 
 
-def _mtime(path: Path) -> float:
-    """A file's modification time (epoch seconds), NaN when it does not exist."""
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return math.nan
-
-
 def load_runs(paths: Iterable[str | Path]) -> RunRecords:
     """Read every run record under PATHs (sweep or run directories, walked recursively).
 
     A record that cannot be parsed becomes a `failed` row whose message says why, so nothing is
     dropped silently; Hydra job directories without a record are listed in `notes`.
-    `started_at`/`ended_at` are the mtimes (epoch s) of the job's `.hydra/config.yaml` and of
-    its `results.json`: the sweep's wall time is their span.
+    `started_at`/`ended_at` (epoch s) come from the records' ISO-8601 stamps, NaN where a record
+    has none: never from file times, which a copy or a clone resets.
     Raises ValueError when no record is found.
     """
     paths = list(paths)
@@ -279,8 +299,6 @@ def load_runs(paths: Iterable[str | Path]) -> RunRecords:
             yield record, str(run_dir), read_metrics_csv(run_dir / METRICS_FILE)
 
     records = build_records(items())
-    records.runs["started_at"] = [_mtime(d / ".hydra" / "config.yaml") for d in run_dirs]
-    records.runs["ended_at"] = [_mtime(d / RESULTS_FILE) for d in run_dirs]
     records.notes.extend(
         f"job directory without a run record (killed or still running): {job}"
         for job in _jobs_without_record(paths, set(run_dirs))

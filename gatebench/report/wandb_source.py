@@ -36,6 +36,8 @@ RECORD_FIELDS = (
     "norm_loss",
     "params",
     "wall_time_s",
+    "started_at",
+    "ended_at",
     "versions",
     "git_commit",
 )

@@ -3,113 +3,43 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
-import os
-import platform
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
+from gatebench.report.family import MIN_P, TESTS, check_family, seeds_advice, testable, too_small
+from gatebench.report.markdown import display_table, markdown_tables, num
+from gatebench.report.provenance import provenance
+from gatebench.report.ranking import overall_ranking
 from gatebench.report.records import RunRecords
+from gatebench.report.statistics import ALPHA, BOOTSTRAP_MIN_RUNS
 from gatebench.report.tables import problem_runs, summarize
 
-P_ALPHA = 0.05
+__all__ = ["Report", "display_table", "markdown_tables", "render_markdown", "write_report"]
 
 
 @dataclass
 class Report:
-    """What `write_report` produced: the summary frame, the markdown text and the files."""
+    """What `write_report` produced: the summary frame, the overall ranking, the markdown text
+    and the files."""
 
     summary: pd.DataFrame
     markdown: str
     files: list[Path]
-
-
-def _num(value: object, digits: int = 3) -> str:
-    """`0.00123` -> `0.00123`; NaN/None -> `-`."""
-    try:
-        number = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return "-"
-    if not math.isfinite(number):
-        return "-"
-    return f"{number:.{digits}g}"
-
-
-def _p(value: object) -> str:
-    """A p-value with a star when below 0.05."""
-    text = _num(value, 2)
-    try:
-        return text + (" *" if float(value) < P_ALPHA else "")  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        return text
-
-
-def display_table(summary: pd.DataFrame) -> pd.DataFrame:
-    """The human-readable columns of a summary (strings), one row per variant."""
-    rows = []
-    for _, row in summary.iterrows():
-        attempted = row["n_runs"] - row["n_failed"]
-        rows.append(
-            {
-                "task": row["task"],
-                "T": int(row["length"]),
-                "variant": row["variant"],
-                "runs": int(row["n_runs"]),
-                "solved/finished/diverged/failed": (
-                    f"{row['n_solved']}/{row['n_finished']}/{row['n_diverged']}/{row['n_failed']}"
-                ),
-                "metric": row["metric"],
-                "mean [95% CI]": (
-                    f"{_num(row['mean'])} [{_num(row['ci_low'])}, {_num(row['ci_high'])}]"
-                ),
-                "norm_loss": _num(row["norm_loss"]),
-                "solved rate": f"{_num(row['solved_rate'], 2)} ({row['n_solved']}/{attempted})",
-                "median steps to solve": _num(row["median_steps_to_solve"], 6),
-                "params": _num(row["params"], 9),
-                "p Welch (Holm)": _p(row["p_welch_holm"]),
-                "p MWU (Holm)": _p(row["p_mwu_holm"]),
-            }
-        )
-    return pd.DataFrame(rows)
-
-
-def markdown_tables(summary: pd.DataFrame) -> str:
-    """Markdown: one section per (task, length) with its baseline line and variant table."""
-    parts = []
-    for (task, length), table in summary.groupby(["task", "length"], sort=True):
-        metric = table["metric"].iloc[0]
-        baseline = table["baseline"].median()
-        reference = table["reference"].iloc[0]
-        direction = "lower" if table["metric_mode"].iloc[0] == "min" else "higher"
-        shown = display_table(table).drop(columns=["task", "T", "metric"])
-        shown = shown.rename(columns={"mean [95% CI]": f"{metric} mean [95% CI]"})
-        parts.append(f"### {task}, T = {int(length)}\n")
-        if reference in set(table["variant"]):
-            tests = (
-                f"p-values: two-sided, vs `{reference}`, Holm-adjusted within this table "
-                f"(* p < {P_ALPHA})."
-            )
-        else:
-            tests = f"No tests: the reference variant `{reference}` has no runs here."
-        parts.append(
-            f"Trivial baseline: loss {_num(baseline, 4)} (norm_loss 1.0). Primary metric: "
-            f"`{metric}` ({direction} is better). {tests}\n"
-        )
-        parts.append(shown.to_markdown(index=False) + "\n")
-    return "\n".join(parts)
+    ranking: pd.DataFrame | None = None
 
 
 def _problem_section(records: RunRecords) -> str:
     problems = problem_runs(records.runs)
-    lines = ["## Runs that did not complete\n"]
+    lines = ["## Runs that did not complete, and records that lack a value\n"]
     if problems.empty:
-        lines.append("None: every run finished or solved and recorded its final metric.\n")
+        lines.append("None: every run finished or solved and recorded what the report reads.\n")
     else:
         lines.append(
-            f"{len(problems)} run(s) are counted in the tables but left out of the statistics:\n"
+            f"{problems['source'].nunique()} run(s), {len(problems)} problem(s): counted in the "
+            "tables; what a record lacks is left out of the statistic that needs it:\n"
         )
         shown = problems.assign(message=problems["message"].fillna("").astype(str).str[:160])
         lines.append(shown.to_markdown(index=False) + "\n")
@@ -139,34 +69,103 @@ def _mixed_options_notes(runs: pd.DataFrame) -> list[str]:
     return notes
 
 
-def _distinct(runs: pd.DataFrame, column: str) -> str:
-    if column not in runs.columns:
-        return "-"
-    values = sorted({str(v) for v in runs[column].dropna()})
-    return ", ".join(values[:4]) + (f" (+{len(values) - 4} more)" if len(values) > 4 else "")
+METHOD = (
+    "**How to read it.** Each row is one variant over its seeds. The compared value is each "
+    "run's primary metric, and `norm_loss` its loss / trivial baseline (1.0 = learned nothing, "
+    "the best input-independent prediction), both on the held-out test set (`test/...`) of the "
+    "final weights; on the last validation (`val/...`) where a run has no test result (a solved "
+    "run stops at the validation where it first met the criterion, so validation values are "
+    "selected on their own set; test values are not). `per seed` lists every run's value. "
+    "Intervals never leave the metric's range: from {min_runs} runs on, a bootstrap 95% interval "
+    "of the mean over seeds (`scipy.stats.bootstrap`, BCa); below that the min-max `range` of "
+    "the runs, since 2-4 seeds carry no interval. The median is shown beside the mean: where "
+    "runs split into clusters (solved and unsolved, or learned and stuck) the mean of 3 seeds "
+    "describes none of them. Solved rates carry a Wilson 95% interval. "
+    "Steps to solve are censored data: a run that did not solve is censored at its last step "
+    "(a diverged run at the step budget: it can never solve), and the Kaplan-Meier median "
+    "(Brookmeyer-Crowley 95% interval; `not reached`: more than half never solved) replaces a "
+    "median over solved runs only; a step is known only to the validation interval. Effect "
+    "sizes: the mean difference to the reference (bootstrap interval from {min_runs} runs per "
+    "side, else the range of pairwise differences) and P(better than ref), the probability "
+    "that a run of the variant beats one of the reference (ties half; Cliff's delta = 2P - 1). "
+    "Diverged and failed runs are counted but not in the metric statistics; the solved rate "
+    "counts diverged runs as unsolved and leaves failed runs (exceptions) out.\n"
+)
 
 
-def provenance(runs: pd.DataFrame) -> str:
-    """Markdown lines: sweep wall time, summed run time, software versions, commit, machine."""
-    summed = pd.to_numeric(runs.get("wall_time_s"), errors="coerce").sum()
-    lines = [f"- Summed training time of the runs: {_num(summed / 60, 3)} min"]
-    if {"started_at", "ended_at"} <= set(runs.columns):
-        span = runs["ended_at"].max() - runs["started_at"].min()
-        if math.isfinite(span):
-            lines.append(
-                f"- Sweep wall time (first job start to last record): {_num(span / 60, 3)} min"
-            )
-    versions = [c for c in runs.columns if c.startswith("versions.")]
-    if versions:
-        shown = "; ".join(f"{c.split('.', 1)[1]} {_distinct(runs, c)}" for c in versions)
-        lines.append(f"- Software (from the records): {shown}")
-    lines.append(f"- Git commit: {_distinct(runs, 'git_commit')}")
-    cpus = os.cpu_count()
-    lines.append(
-        f"- Report written on: {platform.platform()}, {cpus} CPUs "
-        f"({platform.processor() or platform.machine()})"
-    )
+def family_section(summary: pd.DataFrame) -> str:
+    """The multiple-comparison family: its size, what is in it, and what n would be needed."""
+    if summary.empty:
+        return ""
+    family = str(summary["family"].iloc[0])
+    m = int(summary["family_size"].max())
+    counts = {t: int(summary[f"p_{t}_holm"].notna().sum()) for t in TESTS}
+    small = {t: int(too_small(summary, t).sum()) for t in TESTS}
+    lines = ["## Multiple comparisons\n"]
+    if family == "study":
+        lines.append(
+            f"Holm's correction runs over **every comparison in this report: m = {m}** "
+            f"p-values (" + ", ".join(f"{counts[t]} from the {TESTS[t]}" for t in TESTS) + "); "
+            "`--family table` corrects within each table and test instead."
+        )
+    else:
+        lines.append(
+            f"`--family table`: Holm's correction runs within each (task, length) table and "
+            f"test (at most {m} p-values each). A reader who draws conclusions from several "
+            f"tables should use the default, study-wide family ({sum(counts.values())} p-values "
+            "here)."
+        )
+    if any(small.values()):
+        lines.append(
+            "\nA test that cannot reach p < 0.05 at its sample size whatever the outcome (its "
+            "smallest achievable p computed exactly) is shown as `n too small (min p = ...)` and "
+            "not counted in the family (Tarone 1990): "
+            + ", ".join(f"{small[t]} from the {TESTS[t]}" for t in TESTS if small[t])
+            + "."
+        )
+    study_m = m if family == "study" else sum(counts.values())
+    # tests whose best possible outcome cannot survive Holm over the family at these sizes
+    blocked = [
+        t
+        for t in MIN_P
+        if small[t]
+        or (counts[t] and float(summary.loc[testable(summary, t), f"min_p_{t}"].min())
+            > ALPHA / max(study_m, 1))
+    ]  # fmt: skip
+    if blocked:
+        lines.append("\nSeeds needed (equal runs per variant, best possible outcome):\n")
+        lines.extend(f"- {seeds_advice(t, study_m)}" for t in blocked)
+    lines.append("")
     return "\n".join(lines) + "\n"
+
+
+def ranking_section(ranking: pd.DataFrame) -> str:
+    """The overall table: every variant across the (task, length) tables it ran."""
+    if ranking.empty:
+        return ""
+    shown = pd.DataFrame({
+        "variant": ranking["variant"],
+        "tables": ranking["tables"],
+        "IQM norm_loss [95% stratified bootstrap]": [
+            f"{num(r.iqm_norm_loss)} [{num(r.iqm_low)}, {num(r.iqm_high)}]"
+            for r in ranking.itertuples()
+        ],
+        "mean rank in its tables": [num(v, 3) for v in ranking["mean_rank"]],
+        "solved / runs": [f"{r.solved}/{r.runs}" for r in ranking.itertuples()],
+    })  # fmt: skip
+    text = (
+        "Every variant across every (task, length) it ran, best first: the interquartile mean "
+        "of its runs' `norm_loss` (lower is better; 1.0 = the trivial baseline) with a stratified "
+        "bootstrap interval (each task and length resampled on its own; Agarwal et al. 2021, "
+        "rliable), and its mean rank within the tables (by solved rate, then the metric). "
+        "Overlapping intervals mean the ranking between those variants is not established."
+    )
+    if ranking["tables"].nunique() > 1:
+        text += (
+            " Variants ran different numbers of tables: their IQMs are over different tasks and "
+            "lengths and are not directly comparable."
+        )
+    return "\n".join(["## Overall\n", text + "\n", shown.to_markdown(index=False) + "\n"])
 
 
 def render_markdown(
@@ -175,6 +174,7 @@ def render_markdown(
     title: str,
     command: str | None,
     plots: Sequence[Path],
+    ranking: pd.DataFrame | None = None,
 ) -> str:
     """The whole report.md text."""
     runs = records.runs
@@ -184,17 +184,11 @@ def render_markdown(
     made = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     head.append(f"Made by `python -m gatebench.report` on {made} from {len(runs)} run(s).\n")
     head.append(provenance(runs))
-    head.append(
-        "Each row is one variant over its seeds. The compared value is each run's primary "
-        "metric, and `norm_loss` its loss / trivial baseline (1.0 = learned nothing, the best "
-        "input-independent prediction), both on the held-out test set (`test/...`) of the final "
-        "weights; on the last validation (`val/...`) where a run has no test result. A solved "
-        "run stops at the validation where it first met the criterion, so validation values are "
-        "selected on their own set; test values are not. The 95% CI is the t interval of the "
-        "mean. Diverged and failed runs are counted but not in the statistics; the solved rate "
-        "counts diverged runs as unsolved and leaves failed runs out.\n"
-    )
-    body = ["## Tables\n", markdown_tables(summary), _problem_section(records)]
+    head.append(METHOD.format(min_runs=BOOTSTRAP_MIN_RUNS))
+    body = ["## Tables\n", markdown_tables(summary)]
+    if ranking is not None:
+        body.append(ranking_section(ranking))
+    body += [family_section(summary), _problem_section(records)]
     notes = _mixed_options_notes(runs)
     if notes:
         body.append("## Notes\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
@@ -212,24 +206,32 @@ def write_report(
     title: str | None = None,
     command: str | None = None,
     plots: bool = True,
+    family: str = "study",
 ) -> Report:
-    """Write report.md, runs.csv, summary.csv, summary.tex (and PNG/SVG plots) into out_dir."""
+    """Write report.md, runs.csv, summary.csv, ranking.csv, summary.tex (and PNG/SVG plots)
+    into out_dir; p-values are Holm-adjusted over `family` (`study` or `table`)."""
+    check_family(family)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    summary = summarize(records.runs, reference=reference)
+    summary = summarize(records.runs, reference=reference, family=family)
+    ranking = overall_ranking(summary, records.runs)
     files: list[Path] = []
     runs_csv, summary_csv, summary_tex = out / "runs.csv", out / "summary.csv", out / "summary.tex"
+    ranking_csv = out / "ranking.csv"
     records.runs.to_csv(runs_csv, index=False)
     summary.to_csv(summary_csv, index=False)
+    ranking.to_csv(ranking_csv, index=False)
     display_table(summary).to_latex(summary_tex, index=False, escape=True)
-    files += [runs_csv, summary_csv, summary_tex]
+    files += [runs_csv, summary_csv, ranking_csv, summary_tex]
     plot_files: list[Path] = []
     if plots and not summary.empty:
         from gatebench.report.plots import write_plots
 
         plot_files = write_plots(summary, records.runs, records.curves, out)
-    markdown = render_markdown(records, summary, title or "gatebench report", command, plot_files)
+    markdown = render_markdown(
+        records, summary, title or "gatebench report", command, plot_files, ranking
+    )
     report_md = out / "report.md"
     report_md.write_text(markdown)
     files = [report_md, *files, *plot_files]
-    return Report(summary=summary, markdown=markdown, files=files)
+    return Report(summary=summary, markdown=markdown, files=files, ranking=ranking)
