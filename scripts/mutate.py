@@ -40,7 +40,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
         "tests/test_tasks_solved_rules.py",
     ]),
     "statistics": (["gatebench/report/statistics.py"], [
-        "tests/test_report_statistics.py", "tests/test_report_solved_counts.py",
+        "tests/test_report_statistics.py", "tests/test_report_statistics_edges.py",
     ]),
     "tables": (["gatebench/report/tables.py"], [
         "tests/test_report_statistics.py", "tests/test_report_output.py",
