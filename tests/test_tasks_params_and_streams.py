@@ -68,7 +68,7 @@ def test_selective_copy_length_at_least_n_copy() -> None:
     for bad in (2, 1):
         with pytest.raises(ValueError, match=r"^selective_copy: length must be >= n_copy=3"):
             tasks.build("selective_copy", length=bad, n_copy=3, alphabet=4)
-    with pytest.raises(ValueError, match=r"^selective_copy: length must be an integer >= 1"):
+    with pytest.raises(ValueError, match=r"^selective_copy: length must be an integer >= 3"):
         tasks.build("selective_copy", length=0, n_copy=3, alphabet=4)
 
 
