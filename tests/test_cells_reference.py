@@ -53,3 +53,31 @@ def test_elman_equation() -> None:
                            + h @ layer.weight_hh_l0.T + layer.bias_hh_l0)
             refs.append(h)
     torch.testing.assert_close(out, torch.stack(refs), atol=1e-12, rtol=0)
+
+
+def test_lstm_pointwise_is_step_given_the_recurrent_projection() -> None:
+    """Backends call `pointwise(xp, h R^T, carry, extra)`; for every LSTM preset but fgr it is
+    the same math as the reference `step` (fgr needs its previous gates and refuses)."""
+    from variants.cell import StepWeights
+
+    g = torch.Generator().manual_seed(9)
+    for name in ("lstm", "peephole", "cifg", "nig", "nfg", "nog", "niaf", "noaf", "fgr"):
+        layer = variants.build(name, INPUT, HIDDEN, backend="reference", dtype=DT, generator=g)
+        cell, w = layer.cell, layer.layer_weights(0, 0)
+        weights = cell.prepare_weights(StepWeights(w.weight_hh.t(), None, dict(w.extra)))
+        xp = torch.randn(BATCH, cell.num_blocks * HIDDEN, dtype=DT, generator=g)
+        h, c = (torch.randn(BATCH, HIDDEN, dtype=DT, generator=g) for _ in range(2))
+        carry = cell.initial_carry((h, c))
+        with torch.no_grad():
+            if name == "fgr":
+                try:
+                    cell.pointwise(xp, h @ w.weight_hh.t(), carry, weights.extra)
+                except NotImplementedError as error:
+                    assert "fgr" in str(error) and "step()" in str(error)
+                else:
+                    raise AssertionError("fgr's pointwise must refuse")
+                continue
+            by_step = cell.step(xp, h, carry, weights)
+            by_pointwise = cell.pointwise(xp, h @ w.weight_hh.t(), carry, weights.extra)
+        for a, b in zip(by_step, by_pointwise, strict=True):
+            torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
