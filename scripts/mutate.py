@@ -33,6 +33,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
         "tests/test_variants_equations.py", "tests/test_variants_torch_equivalence.py",
         "tests/test_variants_init.py", "tests/test_variants_chrono_exact.py",
         "tests/test_variants_user_cell.py", "tests/test_cells_reference.py",
+        "tests/test_cells_options.py",
     ]),
     "tasks": (["tasks/*"], [
         "tests/test_tasks_api.py", "tests/test_tasks_baselines.py",
