@@ -86,3 +86,43 @@ def test_steps_per_sec_excludes_validation_time(monkeypatch: pytest.MonkeyPatch)
     assert [name for name, _ in logged] == ["train/steps_per_sec"] * 2
     assert logged[0][1] == pytest.approx(10.0, rel=1e-9)
     assert logged[1][1] == pytest.approx(10.0, rel=1e-9)
+
+
+def test_state_round_trip_and_a_resumed_solved_run_stops_at_once() -> None:
+    task = tasks.build("adding", length=20)
+    tracker = SolvedTracker(task)
+    _validate(tracker, 100, {"val/mse": 0.5, "val/tol_acc": 0.1})
+    _validate(tracker, 200, {"val/mse": 0.001, "val/tol_acc": 0.9})
+    state = tracker.state_dict()
+    assert state == {"final": {"val/mse": 0.001, "val/tol_acc": 0.9},
+                     "best": {"val/mse": 0.001, "val/tol_acc": 0.9},
+                     "final_step": 200, "steps_to_solve": 200}
+    resumed = SolvedTracker(task)
+    resumed.load_state_dict(state)
+    assert resumed.state_dict() == state
+    trainer = SimpleNamespace(should_stop=False)
+    resumed.on_train_start(trainer, None)
+    assert trainer.should_stop
+    fresh = SolvedTracker(task)
+    fresh.load_state_dict({})
+    assert fresh.state_dict() == {"final": {}, "best": {}, "final_step": None,
+                                  "steps_to_solve": None}
+    trainer = SimpleNamespace(should_stop=False)
+    fresh.on_train_start(trainer, None)
+    assert not trainer.should_stop
+
+
+def test_steps_per_sec_every_n_and_its_floor_of_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = _Clock()
+    monkeypatch.setattr(callbacks.time, "perf_counter", clock)
+    logged: list[float] = []
+    module = SimpleNamespace(log=lambda name, value, **_: logged.append(value))
+    assert StepsPerSecond(every_n_steps=0).every_n_steps == 1
+    speed, trainer = StepsPerSecond(every_n_steps=3), SimpleNamespace(global_step=5)
+    speed.on_train_batch_end(trainer, module)  # before on_train_start: nothing
+    speed.on_train_start(trainer, module)
+    for step in range(6, 12):
+        clock.now += 0.5
+        trainer.global_step = step
+        speed.on_train_batch_end(trainer, module)
+    assert logged == [pytest.approx(2.0), pytest.approx(2.0)]  # steps 8 and 11: 3 / 1.5 s
