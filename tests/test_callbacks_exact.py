@@ -126,3 +126,12 @@ def test_steps_per_sec_every_n_and_its_floor_of_one(monkeypatch: pytest.MonkeyPa
         trainer.global_step = step
         speed.on_train_batch_end(trainer, module)
     assert logged == [pytest.approx(2.0), pytest.approx(2.0)]  # steps 8 and 11: 3 / 1.5 s
+
+
+def test_best_keeps_the_first_of_equal_values() -> None:
+    for task_name, metric in (("adding", "val/mse"), ("copy", "val/recall_acc")):
+        tracker = SolvedTracker(tasks.build(task_name, length=20))
+        _validate(tracker, 10, {metric: 0.25, "val/loss": 1.0})
+        _validate(tracker, 20, {metric: 0.25, "val/loss": 2.0})  # a tie is not an improvement
+        assert tracker.best == {metric: 0.25, "val/loss": 1.0}
+        assert tracker.final == {metric: 0.25, "val/loss": 2.0} and tracker.final_step == 20
