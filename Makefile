@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-all lint quickstart speed clean
+.PHONY: setup test test-all lint quickstart speed clean mutate
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -33,3 +33,8 @@ speed: setup
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache
+
+# Mutation testing (mutmut) of the formula modules against the tests that cover each; not part of
+# `make test`. MODULES="cells tasks" for some; JOBS=2 to use two cores. Scores: docs/mutation.md.
+mutate: setup
+	nice -n 10 $(PY) scripts/mutate.py --jobs $(or $(JOBS),1) $(MODULES)

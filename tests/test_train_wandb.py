@@ -7,11 +7,9 @@ import struct
 from pathlib import Path
 
 import pytest
+from wandb.proto import wandb_internal_pb2  # wandb is a hard dependency: missing = failure
 
 from gatebench.train import train
-
-pytest.importorskip("wandb")
-from wandb.proto import wandb_internal_pb2  # noqa: E402
 
 _BLOCK = 32 * 1024  # the .wandb file is a LevelDB-style log: 32 KiB blocks of framed records
 _HEADER = 7  # ":W&B" + magic (2 bytes) + version (1 byte)

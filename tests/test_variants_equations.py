@@ -13,6 +13,10 @@ import variants
 
 STEPS, BATCH, INPUT, HIDDEN = 5, 3, 4, 6
 DT = torch.float64
+# The cells' own code (variants/cells/) runs only in the reference engine; fast backends are
+# compared with the reference in tests/test_backend_*.py, so a wrong cell fails here and a wrong
+# kernel fails there.
+REFERENCE = "reference"
 
 
 def _blocks(tensor: torch.Tensor, names: tuple[str, ...]) -> dict[str, torch.Tensor]:
@@ -65,7 +69,7 @@ def greff_reference(layer: variants.RecurrentLayer, x: torch.Tensor, h: torch.Te
 @pytest.mark.parametrize("name", ["peephole", "cifg", "nig", "nfg", "nog", "niaf", "noaf", "fgr"])
 def test_greff_variant_equations(name: str) -> None:
     g = torch.Generator().manual_seed(0)
-    layer = variants.build(name, INPUT, HIDDEN, dtype=DT, generator=g)
+    layer = variants.build(name, INPUT, HIDDEN, backend=REFERENCE, dtype=DT, generator=g)
     x = torch.randn(STEPS, BATCH, INPUT, dtype=DT, generator=g)
     h0 = torch.randn(BATCH, HIDDEN, dtype=DT, generator=g)
     c0 = torch.randn(BATCH, HIDDEN, dtype=DT, generator=g)
@@ -94,9 +98,10 @@ def _copy_shared(src: variants.RecurrentLayer, dst: variants.RecurrentLayer) -> 
 
 
 def test_peephole_with_zero_peepholes_is_lstm() -> None:
-    lstm = variants.build("lstm", INPUT, HIDDEN, num_layers=2, bidirectional=True, dtype=DT)
-    peephole = variants.build("peephole", INPUT, HIDDEN, num_layers=2, bidirectional=True,
-                              dtype=DT)
+    lstm = variants.build("lstm", INPUT, HIDDEN, backend=REFERENCE, num_layers=2,
+                          bidirectional=True, dtype=DT)
+    peephole = variants.build("peephole", INPUT, HIDDEN, backend=REFERENCE, num_layers=2,
+                              bidirectional=True, dtype=DT)
     assert peephole.weight_peephole_l1_reverse.shape == (3, HIDDEN)
     _copy_shared(lstm, peephole)
     x = torch.randn(STEPS, BATCH, INPUT, dtype=DT)
@@ -107,8 +112,8 @@ def test_peephole_with_zero_peepholes_is_lstm() -> None:
 
 
 def test_fgr_with_zero_gate_recurrence_is_peephole() -> None:
-    peephole = variants.build("peephole", INPUT, HIDDEN, dtype=DT)
-    fgr = variants.build("fgr", INPUT, HIDDEN, dtype=DT)
+    peephole = variants.build("peephole", INPUT, HIDDEN, backend=REFERENCE, dtype=DT)
+    fgr = variants.build("fgr", INPUT, HIDDEN, backend=REFERENCE, dtype=DT)
     assert fgr.weight_gate_hh_l0.shape == (3 * HIDDEN, 3 * HIDDEN)
     _copy_shared(peephole, fgr)
     x = torch.randn(STEPS, BATCH, INPUT, dtype=DT)
@@ -121,7 +126,7 @@ def test_fgr_with_zero_gate_recurrence_is_peephole() -> None:
 def test_gru_cho_matches_cho_equations() -> None:
     """Cho et al. 2014 eqs. 5-8: r, z gates; h~ = tanh(W x + U (r * h)); h = z h + (1 - z) h~."""
     g = torch.Generator().manual_seed(1)
-    layer = variants.build("gru_cho", INPUT, HIDDEN, dtype=DT, generator=g)
+    layer = variants.build("gru_cho", INPUT, HIDDEN, backend=REFERENCE, dtype=DT, generator=g)
     W = _blocks(layer.weight_ih_l0, ("r", "z", "n"))
     U = _blocks(layer.weight_hh_l0, ("r", "z", "n"))
     bi = _blocks(layer.bias_ih_l0, ("r", "z", "n"))
@@ -139,7 +144,7 @@ def test_gru_cho_matches_cho_equations() -> None:
             refs.append(h)
     torch.testing.assert_close(out, torch.stack(refs), atol=1e-12, rtol=0)
     torch.testing.assert_close(h_n[0], h, atol=1e-12, rtol=0)
-    gru = variants.build("gru", INPUT, HIDDEN, dtype=DT)
+    gru = variants.build("gru", INPUT, HIDDEN, backend=REFERENCE, dtype=DT)
     gru.load_state_dict(layer.state_dict())
     assert not torch.allclose(gru(x)[0], out), "reset-before and reset-after must differ"
 
@@ -156,8 +161,8 @@ def test_recurrent_activation_and_activation_are_used() -> None:
     """hard_sigmoid / relu options change the lstm exactly as the equations say (one step)."""
     from variants.activations import hard_sigmoid
 
-    layer = variants.build("lstm", INPUT, HIDDEN, dtype=DT, recurrent_activation="hard_sigmoid",
-                           activation="relu")
+    layer = variants.build("lstm", INPUT, HIDDEN, backend=REFERENCE, dtype=DT,
+                           recurrent_activation="hard_sigmoid", activation="relu")
     x = torch.randn(1, BATCH, INPUT, dtype=DT)
     with torch.no_grad():
         out, (h, c) = layer(x)

@@ -1,0 +1,58 @@
+"""Report statistics at their small-sample edges, against closed forms (not scipy's own calls).
+
+Student t with 1 degree of freedom is Cauchy: its 0.975 quantile is tan(0.475 pi). With 2
+degrees of freedom the two-sided p of t is 1 - |t| / sqrt(2 + t^2). Exact Mann-Whitney U with
+n1 = 1: U is uniform on {0..n2}, so the two-sided p of U = 0 is 2 / (n2 + 1), capped at 1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from gatebench.report.statistics import mann_whitney_p, mean_ci, welch_p
+
+
+def test_mean_ci_of_two_values_is_the_cauchy_interval() -> None:
+    # mean 3, sem = s / sqrt(2) = sqrt(2) / sqrt(2) = 1; non-finite values are dropped
+    mean, low, high = mean_ci([2.0, math.nan, 4.0, math.inf])
+    half = math.tan(0.475 * math.pi)
+    assert mean == 3.0
+    assert low == pytest.approx(3.0 - half, rel=1e-12)
+    assert high == pytest.approx(3.0 + half, rel=1e-12)
+
+
+def test_mean_ci_edges() -> None:
+    mean, low, high = mean_ci([3.5])
+    assert mean == 3.5 and math.isnan(low) and math.isnan(high)
+    assert all(math.isnan(v) for v in mean_ci([]))
+    assert all(math.isnan(v) for v in mean_ci([math.nan]))
+    assert mean_ci([2.0, 2.0, 2.0]) == (2.0, 2.0, 2.0)
+
+
+def test_welch_two_against_two_and_one_side_without_spread() -> None:
+    # t = -2 / sqrt(1/4 + 1/4) = -2 sqrt(2), Welch df = 2
+    assert welch_p([1.0, 2.0], [3.0, 4.0]) == pytest.approx(1 - math.sqrt(8 / 10), rel=1e-9)
+    # t = -2 / sqrt(0 + 1/3) = -2 sqrt(3), Welch df = (1/3)^2 / ((1/3)^2 / 2) = 2
+    assert welch_p([1.0, 1.0, 1.0], [2.0, 3.0, 4.0]) == pytest.approx(
+        1 - math.sqrt(12 / 14), rel=1e-9)
+    assert welch_p([2.0, 3.0, 4.0], [1.0, 1.0, 1.0]) == pytest.approx(
+        1 - math.sqrt(12 / 14), rel=1e-9)
+
+
+@pytest.mark.parametrize("a,b", [
+    ([1.0], [2.0, 3.0, 4.0]), ([2.0, 3.0, 4.0], [1.0]), ([1.0], [2.0]), ([], [1.0, 2.0]),
+    ([1.0, 1.0], [2.0, 2.0]), ([1.0, math.nan], [2.0, 3.0]),
+])  # fmt: skip
+def test_welch_is_nan_below_two_values_a_side_or_without_any_spread(a, b) -> None:
+    assert math.isnan(welch_p(a, b))
+
+
+def test_mann_whitney_exact_small_samples() -> None:
+    assert mann_whitney_p([1.0], [2.0]) == pytest.approx(1.0)
+    assert mann_whitney_p([1.0], [2.0, 3.0]) == pytest.approx(2 / 3)
+    assert mann_whitney_p([1.0], [2.0, 3.0, 4.0, 5.0]) == pytest.approx(2 / 5)
+    assert mann_whitney_p([2.0, 3.0, 4.0, 5.0], [1.0]) == pytest.approx(2 / 5)
+    assert math.isnan(mann_whitney_p([], [1.0, 2.0]))
+    assert math.isnan(mann_whitney_p([1.0, 2.0], [math.nan]))
