@@ -164,6 +164,7 @@ def _fit_and_test(
 
     import tasks
     from gatebench.callbacks import StepsPerSecond
+    from gatebench.diagnostics.callback import diagnostics_callbacks
     from gatebench.metrics_csv import MetricsCSVLogger
 
     run_dir = Path(cfg.run_dir)
@@ -187,7 +188,8 @@ def _fit_and_test(
         **OmegaConf.to_container(cfg.trainer),
         max_epochs=-1,
         check_val_every_n_epoch=None,
-        callbacks=[checkpoint, tracker, StepsPerSecond(cfg.trainer.log_every_n_steps)],
+        callbacks=[checkpoint, tracker, StepsPerSecond(cfg.trainer.log_every_n_steps),
+                   *diagnostics_callbacks(cfg, task)],
         logger=loggers or False,
         default_root_dir=str(run_dir),
     )
@@ -224,6 +226,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     import torch
 
     from gatebench.callbacks import SolvedTracker
+    from gatebench.diagnostics.callback import diagnostics_summary
     from gatebench.loggers import build_loggers, finish_wandb
     from gatebench.model import DivergedError
     from gatebench.records import RESULTS_FILE, write_json_atomic
@@ -261,6 +264,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         best=tracker.best if tracker else {},
         norm_loss=tracker.final.get("val/norm_loss") if tracker else None,
         wall_time_s=round(time.perf_counter() - started, 3),
+        diagnostics=diagnostics_summary(trainer),
     )
     # Every record field but the config (already the run config) goes to the W&B summary, so
     # `gatebench.report --wandb` rebuilds the same rows as from results.json.

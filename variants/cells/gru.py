@@ -28,6 +28,9 @@ class GRUCell(Cell):
     state_names = ("h",)
     options = {"activation": "tanh", "recurrent_activation": "sigmoid"}
     fold_recurrent_bias = False
+    gates = ("r", "z")
+    candidates = ("n",)
+    keep_gate = "z"  # torch's convention: z keeps h_prev (Chung et al. 2014 write 1 - z)
 
     def __init__(self, hidden_size: int, **options: Any) -> None:
         super().__init__(hidden_size, **options)
@@ -43,6 +46,7 @@ class GRUCell(Cell):
         r = self.gate(xr + hr)
         z = self.gate(xz + hz)
         n = self.act(torch.addcmul(xn, r, hn))
+        self.record_gates(r=r, z=z, n=n)
         return (torch.addcmul(n, z, h_prev - n),)
 
 
@@ -68,4 +72,5 @@ class GRUChoCell(GRUCell):
         r = self.gate(xr + hr)
         z = self.gate(xz + hz)
         n = self.act(torch.addmm(xn, r * h_in, weights.extra["weight_hh_n_t"]))
+        self.record_gates(r=r, z=z, n=n)
         return (torch.addcmul(n, z, h_prev - n),)
