@@ -70,8 +70,7 @@ def diagnose_run(run_dir: str | Path, batch_size: int = 64) -> dict[str, Any]:
     state_dict, ckpt_step = _load_weights(run_dir)
     cfg = OmegaConf.create(record["config"])
     task, model = _build(cfg)  # seeds exactly as training did: the initial weights
-    val_size = OmegaConf.select(cfg, "data.val_size", default=512)
-    batch = fixed_batch(task, batch_size, val_size)
+    batch = fixed_batch(task, batch_size)
     shots = [snapshot(model, task, batch, 0, "init")]
     try:
         model.load_state_dict(state_dict)
@@ -86,7 +85,7 @@ def diagnose_run(run_dir: str | Path, batch_size: int = 64) -> dict[str, Any]:
     summary = {
         "file": DIAGNOSTICS_FILE,
         "batch_size": int(batch[0].shape[0]),
-        "batch": "validation stream of seed 0, first batch_size sequences",
+        "batch": "validation stream of seed 0, batch_size sequences",
         "source": "gatebench.diagnose (init from the seed, end from checkpoints/last.ckpt)",
         "snapshots": [s.summary() for s in shots],
     }

@@ -25,13 +25,12 @@ class GateDiagnostics(pl.Callback):
     """Measure the model on a fixed validation batch (`fixed_batch`) during training."""
 
     def __init__(
-        self, task: Any, run_dir: str | Path, every: int | None = None, batch_size: int = 64,
-        val_size: int = 512,
+        self, task: Any, run_dir: str | Path, every: int | None = None, batch_size: int = 64
     ) -> None:
         self.task = task
         self.run_dir = Path(run_dir)
         self.every = every
-        self.batch = fixed_batch(task, batch_size, val_size)
+        self.batch = fixed_batch(task, batch_size)
         self.snapshots: list[Snapshot] = []
         self.cost_s = 0.0
         self._train_started: float | None = None
@@ -79,7 +78,7 @@ class GateDiagnostics(pl.Callback):
         return {
             "file": DIAGNOSTICS_FILE if self.file is not None else None,
             "batch_size": int(self.batch[0].shape[0]),
-            "batch": "validation stream of seed 0, first batch_size sequences",
+            "batch": "validation stream of seed 0, batch_size sequences",
             "cost_s": round(self.cost_s, 4),
             "train_s": round(self.train_s, 4),
             "snapshots": [s.summary() for s in self.snapshots],
@@ -124,8 +123,7 @@ def diagnostics_callbacks(cfg: Any, task: Any) -> list[GateDiagnostics]:
     diag = cfg.get("diagnostics") or {}
     if not diag.get("enabled", False):
         return []
-    return [GateDiagnostics(task, cfg.run_dir, diag.get("every"), diag.get("batch_size", 64),
-                            cfg.data.val_size)]
+    return [GateDiagnostics(task, cfg.run_dir, diag.get("every"), diag.get("batch_size", 64))]
 
 
 def diagnostics_summary(trainer: Any) -> dict[str, Any] | None:

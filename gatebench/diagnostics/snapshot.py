@@ -23,15 +23,15 @@ Batch = tuple[Tensor, Tensor, Tensor]
 DIAGNOSTICS_SEED = 0  # the validation stream of seed 0: the same batch for every cell and run
 
 
-def fixed_batch(task: Any, size: int = 64, val_size: int = 512) -> Batch:
-    """The first `size` sequences of the validation set of seed 0 (`val_size` long), the same
-    for every cell and run of a task; held out from every run's training data (`tasks.seeds`)."""
+def fixed_batch(task: Any, size: int = 64) -> Batch:
+    """`size` sequences drawn from the validation stream of seed 0 (seed 0's validation set
+    when its val_size is `size`): the same for every cell, seed and run of a task, and held out
+    from every run's training data (`tasks.seeds`)."""
     from tasks.seeds import stream_generator
 
     if isinstance(size, bool) or not isinstance(size, int) or size < 1:
         raise ValueError(f"diagnostics.batch_size must be an integer >= 1, got {size!r}")
-    x, y, mask = task.batch(max(size, val_size), stream_generator(DIAGNOSTICS_SEED, "val"))
-    return x[:size], y[:size], mask[:size]
+    return task.batch(size, stream_generator(DIAGNOSTICS_SEED, "val"))
 
 
 @dataclass
