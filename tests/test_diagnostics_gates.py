@@ -130,7 +130,7 @@ def test_cifg_diagnostics_have_forget_equal_one_minus_input() -> None:
     assert torch.equal(gates["f"], 1.0 - gates["i"])
     shot = snapshot(model, task, fixed_batch(task, 4), 0, "init")
     i, f = shot.gate_names.index("i"), shot.gate_names.index("f")
-    np.testing.assert_allclose(shot.gate_mean[f], 1.0 - shot.gate_mean[i], rtol=0, atol=1e-12)
+    np.testing.assert_allclose(shot.gate_mean[f], 1.0 - shot.gate_mean[i], rtol=0, atol=1e-7)
 
 
 def test_constant_gates_are_declared_not_recorded() -> None:
