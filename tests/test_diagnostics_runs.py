@@ -127,3 +127,29 @@ def test_rnn_run_has_gradient_flow_and_no_gates(tiny_config, tmp_path) -> None:
 def test_bad_diagnostics_settings_are_refused_naming_the_key(tiny_config, key, value) -> None:
     with pytest.raises(ConfigError, match=rf"^{key}=.* is invalid: expected"):
         train(tiny_config(*ADDING, f"{key}={value}"))
+
+
+@pytest.mark.slow  # a W&B offline run: ~20-90 s on a loaded 2-core machine
+def test_wandb_gets_the_scalars_at_each_snapshot_and_the_figure(tiny_config, tmp_path) -> None:
+    pytest.importorskip("wandb")
+    from test_train_wandb import read_wandb_records
+
+    run_dir = tmp_path / "wb"
+    record = train(tiny_config(*ADDING, "variant=gru", "logger=wandb", "diagnostics.every=10",
+                               run_dir=run_dir))
+    (log,) = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
+    history = [
+        {".".join(item.nested_key) if item.nested_key else item.key: item.value_json
+         for item in r.history.item}
+        for r in read_wandb_records(log) if r.WhichOneof("record_type") == "history"
+    ]
+    ratios = [(int(json.loads(h["trainer/global_step"])), json.loads(h["diagnostics/grad_ratio_h"]))
+              for h in history if "diagnostics/grad_ratio_h" in h]
+    expected = [(s["step"], s["grad_ratio_h"]) for s in record["diagnostics"]["snapshots"]]
+    assert [step for step, _ in ratios] == [0, 10, 20]
+    assert [v for _, v in ratios] == pytest.approx([v for _, v in expected])
+    figures = [h for h in history if "diagnostics/figures._type" in h]
+    assert figures and "images" in json.loads(figures[0]["diagnostics/figures._type"])
+    (name,) = json.loads(figures[0]["diagnostics/figures.filenames"])
+    (png,) = (run_dir / "wandb").glob(f"offline-run-*/files/{name}")
+    assert png.read_bytes()[:4] == b"\x89PNG"
