@@ -40,9 +40,9 @@ def trace_layer(layer: RecurrentLayer, run: Callable[[], Tensor]) -> LayerTrace:
     finally:
         layer.backend = backend
     rows = layer.num_layers * layer.num_directions
-    if not trace.steps or len(trace.steps) % rows:
-        trace.check(rows * max(1, len(trace.steps) // rows))
-    steps = trace.steps[: len(trace.steps) // rows]  # row 0: layer 0, forward
+    per_row = len(trace.steps) // rows
+    trace.check(rows * max(1, per_row))  # refuses a run that recorded no (or partial) steps
+    steps = trace.steps[:per_row]  # row 0: layer 0, forward
     gates = {
         name: torch.stack([s.gates[name].detach() for s in steps], dim=1)
         for name in trace.declared
