@@ -198,3 +198,19 @@ def test_forget_bias_plus_20_retains_everything_minus_20_nothing() -> None:
         retained[bias] = shot.retention_marked
     assert retained[20.0].shape == (2,) and (retained[20.0] > 1 - 1e-6).all(), retained
     assert retained[-20.0][0] < 1e-7, retained
+
+
+def test_one_memory_unit_gives_retention_one_over_h_and_is_the_unit_shown() -> None:
+    """Forget bias -20 everywhere but +20 in unit 3 (of H = 6): the first marker survives in
+    that unit only, so the mean retention over units is 1/6 and the unit traced is unit 3."""
+    task = tasks.build("adding", length=20)
+    model = SequenceModel(task, {"name": "lstm", "hidden_size": 6, "forget_bias": -20.0},
+                          {"name": "adam", "lr": 0.01})
+    with torch.no_grad():
+        model.layer.bias_ih_l0[6 + 3] += 40.0  # block order i, f, g, o: f starts at H
+    batch = fixed_batch(task, 8)
+    shot = snapshot(model, task, batch, 0, "init")
+    assert shot.retention_marked[0] == pytest.approx(1 / 6, abs=1e-6)
+    gates = trace_layer(model.layer, lambda: model(batch[0]).sum()).gates
+    np.testing.assert_array_equal(shot.example_keep_unit, gates["f"][0, :, 3].double().numpy())
+    assert (shot.example_keep_unit > 1 - 1e-6).all()

@@ -43,6 +43,15 @@ def retention(keep: Tensor, readout: Tensor) -> Tensor:
     return kept.masked_fill(steps[None, :] > readout.to(logs.device)[:, None], float("nan"))
 
 
+def best_kept_unit(keep: Tensor, first: int, readout: int) -> np.ndarray:
+    """(T,): the keep gate over time of the unit (of one sequence's (T, H) keep gates) whose
+    product from step `first` + 1 to `readout` is the largest: the unit that carries the value
+    written at `first` to the readout (a "memory unit")."""
+    k = keep.detach().double()
+    kept = torch.log(k[first + 1 : readout + 1].clamp_min(1e-300)).sum(dim=0)
+    return k[:, int(kept.argmax())].cpu().numpy()
+
+
 def at_positions(per_step: Tensor, positions: Tensor) -> np.ndarray:
     """(B, T) values read at (B, P) positions -> (B, P) numpy."""
     return per_step.gather(1, positions.to(per_step.device).long()).cpu().numpy()

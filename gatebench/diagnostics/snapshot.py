@@ -52,6 +52,8 @@ class Snapshot:
     retention: np.ndarray  # (T,): mean over the batch; NaN without a keep gate
     retention_marked: np.ndarray  # (P,): mean over the batch at the k-th marked input
     grad_ratio: dict[str, float]  # state -> median over the batch of the ratio first/readout
+    example_keep_unit: np.ndarray  # (T,): example 0's keep gate in the unit that retains its
+    #                                first marked input best (NaN without a keep gate)
 
     def summary(self) -> dict[str, Any]:
         """The scalars of this snapshot (for results.json and W&B)."""
@@ -122,7 +124,10 @@ def snapshot(model: Any, task: Any, batch: Batch, step: int, label: str) -> Snap
     keep = keep_values(cell, trace.gates, (x.shape[0], steps, model.layer.hidden_size))
     retention = np.full(steps, np.nan)
     marked = np.full(inputs.shape[1], np.nan)
+    unit_trace = np.full(steps, np.nan)
     if keep is not None:
+        first = int(inputs[0, 0]) if inputs.shape[1] else 0
+        unit_trace = measures.best_kept_unit(keep[0], first, int(readout[0]))
         per_seq = measures.retention(keep, readout)
         retention = np.nanmean(per_seq.cpu().numpy(), axis=0)
         if inputs.shape[1]:
@@ -133,4 +138,4 @@ def snapshot(model: Any, task: Any, batch: Batch, step: int, label: str) -> Snap
             ratio = measures.gradient_ratio(norms, inputs[:, 0], readout)
             ratios[name] = _finite(np.nanmedian(ratio)) if np.isfinite(ratio).any() else None
     return Snapshot(step, label, trace.loss, names, kinds, mean, quant, sat, example,
-                    tuple(trace.grad_norms), grad_q, retention, marked, ratios)
+                    tuple(trace.grad_norms), grad_q, retention, marked, ratios, unit_trace)

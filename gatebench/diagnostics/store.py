@@ -5,7 +5,7 @@ inputs); strings are numpy unicode arrays, so `numpy.load(path)` reads it withou
 
     steps (S,) labels (S,) loss (S,) quantiles (Q,)
     gate_names (G,) gate_kinds (G,) gate_mean (S,G,T) gate_quantiles (S,G,T,Q)
-    saturation (S,G,T) example_gate (S,G,T)
+    saturation (S,G,T) example_gate (S,G,T) example_keep_unit (S,T)
     state_names (K,) grad_quantiles (S,K,T,Q)
     retention (S,T) retention_marked (S,P)
     marked (B,P) readout (B,) keep_gate () cell ()
@@ -47,6 +47,7 @@ def snapshot_arrays(
         "gate_quantiles": stack("gate_quantiles"),
         "saturation": stack("saturation"),
         "example_gate": stack("example_gate"),
+        "example_keep_unit": stack("example_keep_unit"),
         "state_names": np.array(first.state_names, dtype=str),
         "grad_quantiles": stack("grad_quantiles"),
         "retention": stack("retention"),

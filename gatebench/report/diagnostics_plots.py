@@ -65,7 +65,7 @@ def _grad_panel(ax: Any, items: list, colors: dict) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("steps back from the readout")
     ax.set_ylabel("||dL/dh_t|| (median over batch)")
-    ax.set_title("gradient flow (dashed: init, solid: end)")
+    ax.set_title("gradient flow through time\n(dashed: init, solid: end)", fontsize=10)
 
 
 def _gate_panel(ax: Any, items: list, colors: dict) -> bool:
@@ -78,16 +78,19 @@ def _gate_panel(ax: Any, items: list, colors: dict) -> bool:
         if not keep or keep not in names or s is None:
             continue
         k = names.index(keep)
-        ax.plot(data["example_gate"][s, k], color=colors[row["variant"]], linewidth=1.2,
-                label=f"{row['variant']} ({keep})")
+        color = colors[row["variant"]]
+        ax.plot(data["example_gate"][s, k], color=color, linewidth=1.2, alpha=0.85)
+        if "example_keep_unit" in data:
+            ax.plot(data["example_keep_unit"][s], color=color, linewidth=1.0, linestyle="--")
         marks.update(int(p) for p in data["marked"][0])
         drawn = True
     for p in sorted(marks):
         ax.axvline(p, color="black", linestyle=":", linewidth=1)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("step t (dotted: marked inputs of this example)")
-    ax.set_ylabel("keep gate, mean over units")
-    ax.set_title("forget / update gate on one example (end)")
+    ax.set_ylabel("keep gate (f; GRU z)")
+    ax.set_title("keep gate on one example, end (solid: mean over units,\n"
+                 "dashed: the unit that keeps the 1st marked input best)", fontsize=10)
     return drawn
 
 
@@ -97,7 +100,8 @@ def _retention_panel(ax: Any, items: list, colors: dict, order: list[str]) -> No
     for row, data in items:
         x = order.index(row["variant"])
         if not str(data["keep_gate"]):
-            ax.text(x, 1.0, "no keep\ngate", ha="center", va="top", fontsize=8)
+            ax.text(x, 0.5, "no keep gate", ha="center", va="center", fontsize=8,
+                    rotation=90, transform=ax.get_xaxis_transform())
         for label, filled in (("init", False), ("end", True)):
             s = _snapshot(data, label)
             if s is None:
@@ -111,11 +115,13 @@ def _retention_panel(ax: Any, items: list, colors: dict, order: list[str]) -> No
                            marker=markers[k % len(markers)], s=28,
                            facecolors=color if filled else "none", edgecolors=color)
     ax.set_xticks(range(len(order)), order, rotation=30)
+    ax.set_xlim(-0.6, len(order) - 0.4)
     ax.set_yscale("log")
     positive = [v for v in shown if v > 0]
     ax.set_ylim(min(positive + [0.1]) / 3, 2)
     ax.set_ylabel("retention to readout (mean over batch)")
-    ax.set_title("retention at marked inputs (o 1st, ^ 2nd; hollow: init)")
+    ax.set_title("retention of the marked inputs to the readout\n"
+                 "(o 1st, ^ 2nd marked input; hollow: init, filled: end)", fontsize=10)
 
 
 def task_figure(items: list, task: str, length: int, colors: dict) -> Figure:
@@ -123,7 +129,7 @@ def task_figure(items: list, task: str, length: int, colors: dict) -> Figure:
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
-    fig = Figure(figsize=(14.5, 4.0), layout="constrained", dpi=DPI)
+    fig = Figure(figsize=(14.5, 4.4), layout="constrained", dpi=DPI)
     axes = fig.subplots(1, 3)
     order = sorted({str(row["variant"]) for row, _ in items})
     _grad_panel(axes[0], items, colors)
@@ -131,9 +137,8 @@ def task_figure(items: list, task: str, length: int, colors: dict) -> Figure:
         axes[1].text(0.5, 0.5, "no cell with a keep gate", ha="center", transform=axes[1].transAxes)
     _retention_panel(axes[2], items, colors, order)
     handles = [Line2D([], [], color=colors[v], label=v) for v in order]
-    fig.legend(handles=handles, loc="outside right upper", title="variant")
-    fig.suptitle(f"{task}, T = {length}: why cells remember or forget (a line/point per seed)",
-                 x=0.45)
+    fig.legend(handles=handles, loc="outside lower center", ncols=len(order))
+    fig.suptitle(f"{task}, T = {length}: why cells remember or forget (a line/point per seed)")
     return fig
 
 
