@@ -19,40 +19,54 @@ from variants.recording import recording
 B, T, I, H = 3, 7, 4, 5
 
 
-class UGRNNCell(Cell):
-    """The README's user cell (Collins et al. 2017), declaring its update gate g."""
+def _define_cells() -> None:
+    """Test cells, defined on demand (not at import) so that other test modules, which
+    enumerate `variants.names()`, never see them; the `user_cells` fixture removes them."""
 
-    name = "ugrnn_diag"
-    blocks = ("c", "g")
-    state_names = ("h",)
-    gates = ("g",)
-    keep_gate = "g"
+    class UGRNNCell(Cell):
+        """The README's user cell (Collins et al. 2017), declaring its update gate g."""
 
-    def pointwise(self, xp_t, hp_t, carry, extra):
-        c, g = (xp_t + hp_t).chunk(2, 1)
-        c, g = torch.tanh(c), torch.sigmoid(g)
-        self.record_gates(g=g)
-        return (c + g * (carry[0] - c),)
+        name = "ugrnn_diag"
+        blocks = ("c", "g")
+        state_names = ("h",)
+        gates = ("g",)
+        keep_gate = "g"
+
+        def pointwise(self, xp_t, hp_t, carry, extra):
+            c, g = (xp_t + hp_t).chunk(2, 1)
+            c, g = torch.tanh(c), torch.sigmoid(g)
+            self.record_gates(g=g)
+            return (c + g * (carry[0] - c),)
+
+    class LinearCell(Cell):
+        """h_t = W x_t + R h_{t-1} + b: identity activation, no gates."""
+
+        name = "linear_diag"
+        blocks = ("h",)
+
+        def pointwise(self, xp_t, hp_t, carry, extra):
+            return (xp_t + hp_t,)
+
+    class SilentCell(UGRNNCell):
+        """Declares g but never records it."""
+
+        name = "silent_diag"
+
+        def pointwise(self, xp_t, hp_t, carry, extra):
+            c, g = (xp_t + hp_t).chunk(2, 1)
+            return (torch.tanh(c) + torch.sigmoid(g) * carry[0],)
 
 
-class LinearCell(Cell):
-    """h_t = W x_t + R h_{t-1} + b: identity activation, no gates."""
-
-    name = "linear_diag"
-    blocks = ("h",)
-
-    def pointwise(self, xp_t, hp_t, carry, extra):
-        return (xp_t + hp_t,)
+USER_CELLS = ("ugrnn_diag", "linear_diag", "silent_diag")
 
 
-class SilentCell(UGRNNCell):
-    """Declares g but never records it."""
-
-    name = "silent_diag"
-
-    def pointwise(self, xp_t, hp_t, carry, extra):
-        c, g = (xp_t + hp_t).chunk(2, 1)
-        return (torch.tanh(c) + torch.sigmoid(g) * carry[0],)
+@pytest.fixture
+def user_cells():
+    """Register the test cells for one test, then take them out of the registry again."""
+    _define_cells()
+    yield
+    for name in USER_CELLS:
+        REGISTRY.pop(name, None)
 
 
 def _x(seed: int = 0) -> torch.Tensor:
@@ -108,7 +122,7 @@ BUILT_IN = sorted(n for n in variants.names() if REGISTRY[n].__module__.startswi
 
 
 @pytest.mark.parametrize("name", [*BUILT_IN, "ugrnn_diag", "linear_diag"])
-def test_recording_changes_neither_outputs_nor_gradients(name: str) -> None:
+def test_recording_changes_neither_outputs_nor_gradients(name: str, user_cells) -> None:
     layer = variants.build(name, I, H, batch_first=True, dtype=torch.float64,
                            backend="reference", generator=torch.Generator().manual_seed(3))
     x = _x(2)
@@ -140,7 +154,7 @@ def test_constant_gates_are_declared_not_recorded() -> None:
     assert variants.build("rnn", I, H).cell.gates == ()
 
 
-def test_user_cell_declared_gate_is_recorded() -> None:
+def test_user_cell_declared_gate_is_recorded(user_cells) -> None:
     layer = variants.build("ugrnn_diag", I, H, batch_first=True, dtype=torch.float64)
     x = _x(4)
     gates = _recorded(layer, x)
@@ -156,7 +170,7 @@ def test_user_cell_declared_gate_is_recorded() -> None:
             torch.testing.assert_close(gates["g"][:, t], g, rtol=1e-12, atol=1e-12)
 
 
-def test_a_declared_gate_never_recorded_is_refused() -> None:
+def test_a_declared_gate_never_recorded_is_refused(user_cells) -> None:
     layer = variants.build("silent_diag", I, H, batch_first=True, dtype=torch.float64)
     with pytest.raises(ValueError, match=r"declares 'g' but its step did not record it"):
         _recorded(layer, _x())
@@ -170,7 +184,7 @@ def test_recording_on_another_backend_is_refused() -> None:
         trace.check(T)
 
 
-def test_linear_rnn_gradient_norm_scales_as_a_power_of_a() -> None:
+def test_linear_rnn_gradient_norm_scales_as_a_power_of_a(user_cells) -> None:
     """h_t = a h_{t-1} + W x_t; L = w . h_{T-1}: dL/dh_t = a^(T-1-t) w exactly."""
     a, steps = 0.8, 12
     layer = variants.build("linear_diag", I, H, batch_first=True, dtype=torch.float64)
