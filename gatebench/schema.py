@@ -58,6 +58,7 @@ EXTRA_KEYS = (
     "backend",
     "started_at",
     "ended_at",
+    "diagnostics",
 )
 
 

@@ -36,6 +36,7 @@ def fit_and_test(
 
     from gatebench.build import build_datamodule
     from gatebench.callbacks import StepsPerSecond
+    from gatebench.diagnostics.callback import diagnostics_callbacks
     from gatebench.metrics_csv import MetricsCSVLogger
 
     run_dir = Path(cfg.run_dir)
@@ -50,7 +51,8 @@ def fit_and_test(
         **OmegaConf.to_container(cfg.trainer),
         max_epochs=-1,
         check_val_every_n_epoch=None,
-        callbacks=[checkpoint, tracker, StepsPerSecond(cfg.trainer.log_every_n_steps)],
+        callbacks=[checkpoint, tracker, StepsPerSecond(cfg.trainer.log_every_n_steps),
+                   *diagnostics_callbacks(cfg, task)],
         logger=loggers or False,
         default_root_dir=str(run_dir),
     )
@@ -88,6 +90,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
     from gatebench.build import build_task_and_model
     from gatebench.callbacks import SolvedTracker
+    from gatebench.diagnostics.callback import diagnostics_summary
     from gatebench.loggers import build_loggers, finish_wandb
     from gatebench.model import DivergedError
     from gatebench.records import RESULTS_FILE, write_json_atomic
@@ -118,6 +121,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         status, message = "failed", f"{type(error).__name__}: {error}"
         log.exception("%s: failed", cfg.run_name)
     finish_record(record, status, message, trainer, tracker, time.perf_counter() - started)
+    record["diagnostics"] = diagnostics_summary(trainer)
     # Every record field but the config (already the run config) goes to the W&B summary, so
     # `gatebench.report --wandb` rebuilds the same rows as from results.json.
     summary = {k: v for k, v in record.items() if k != "config"}

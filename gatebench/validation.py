@@ -69,6 +69,9 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "model.encoder_size": (lambda v: v is None or _positive_int(v), "an integer >= 1, or null"),
     "threads": (lambda v: v is None or _positive_int(v), "an integer >= 1, or null"),
     "ckpt_path": (lambda v: v is None or isinstance(v, str), "null, 'last' or a checkpoint path"),
+    "diagnostics.enabled": (lambda v: isinstance(v, bool), "true or false"),
+    "diagnostics.every": (lambda v: v is None or _positive_int(v), "an integer >= 1, or null"),
+    "diagnostics.batch_size": (_positive_int, "an integer >= 1"),
     "logger.wandb.mode": (lambda v: v in WANDB_MODES, "one of " + ", ".join(WANDB_MODES)),
 }
 

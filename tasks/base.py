@@ -105,6 +105,17 @@ class Task:
     def _generate(self, n: int, length: int, generator: torch.Generator) -> Batch:
         raise NotImplementedError
 
+    def relevant_positions(
+        self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """Where a batch's answer comes from: `(inputs (n, k), readout (n,))`, the steps that
+        hold the k relevant inputs (in order) and the first step whose target needs them.
+
+        For diagnostics (memory retention, gradient ratio); None where the task has no marked
+        inputs.
+        """
+        return None
+
     # -- scoring ---------------------------------------------------------------------------------
 
     def loss(self, pred: torch.Tensor, y: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:

@@ -98,6 +98,14 @@ class CopyMemory(RecallTask):
             mask.scatter_(1, recall_at, True)
         return x, y, mask
 
+    def relevant_positions(
+        self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The K data steps 0..K-1 and the first recall step (right after the delimiter)."""
+        k = self.params["n_copy"]
+        inputs = torch.arange(k, device=x.device).expand(x.shape[0], k)
+        return inputs, (x == self.delimiter).long().argmax(dim=1) + 1
+
     def baseline(self, length: int | None = None) -> float:
         """Cross-entropy of the memoryless strategy: K ln(alphabet) / (T + 2K), or ln(alphabet).
 

@@ -57,6 +57,13 @@ class MarkedPairsTask:
         self.output_size = 1
         self._configure_solved()
 
+    def relevant_positions(
+        self: Task, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two marked steps (marker channel == 1) and the last step, where it is read."""
+        inputs = (x[..., 1] == 1).nonzero()[:, 1].view(x.shape[0], 2)
+        return inputs, torch.full((x.shape[0],), x.shape[1] - 1, device=x.device)
+
     def min_length(self: Task) -> int:
         # original: the first marker goes among the first ten steps, before the final step.
         return 11 if self.params["form"] == "original" else 2

@@ -67,6 +67,14 @@ class SelectiveCopy(RecallTask):
         mask[:, length:] = True
         return x, y, mask
 
+    def relevant_positions(
+        self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The K data-token steps, in order, and the first marker step (the first recall)."""
+        k = self.params["n_copy"]
+        inputs = (x < self.blank).nonzero()[:, 1].view(x.shape[0], k)
+        return inputs, (x == self.marker).long().argmax(dim=1)
+
     def baseline(self, length: int | None = None) -> float:
         """Cross-entropy of the best input-independent strategy on the marker steps: ln(alphabet).
 

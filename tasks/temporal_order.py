@@ -70,6 +70,14 @@ class TemporalOrder(ClassTask):
         mask = torch.ones(n, dtype=torch.bool, device=dev)
         return x, y, mask
 
+    def relevant_positions(
+        self, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The steps of the X/Y symbols, in order, and the last step, where the class is read."""
+        relevant = self.params["relevant"]
+        inputs = ((x == X) | (x == Y)).nonzero()[:, 1].view(x.shape[0], relevant)
+        return inputs, torch.full((x.shape[0],), x.shape[1] - 1, device=x.device)
+
     def baseline(self, length: int | None = None) -> float:
         """Cross-entropy of the class prior: ln(2^relevant) (ln 4 = 1.386, ln 8 = 2.079).
 

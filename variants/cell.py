@@ -15,6 +15,11 @@ Conventions
   (e.g. fgr's previous gates) and are never returned.
 - ``xp_t``: input projection at step t, ``x_t W_ih^T + b_ih`` (+ ``b_hh`` when
   ``fold_recurrent_bias``), shape (B, G*H).
+- ``gates`` / ``candidates``: the named per-step values a reader cares about (gates: values in
+  [0, 1], e.g. the LSTM's i, f, o; candidates: other values, e.g. the LSTM's g). A cell hands
+  them to `record_gates` from its step; `variants.recording` collects them on the reference
+  engine. ``keep_gate`` names the gate that multiplies the previous memory (LSTM f, GRU z), whose
+  product over steps is the memory retention; ``constant_gates`` the gates a variant fixes.
 
 Fast paths: engines ask, the cell answers. A cell declares what a faster engine may run in its
 place with the hooks ``bptt_kernel`` (+ ``bptt_weights``), ``triton_pointwise`` and
@@ -29,6 +34,7 @@ kernels, which read them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import torch
@@ -71,6 +77,11 @@ class Cell:
     math_members: ClassVar[tuple[str, ...]] = (
         "step", "pointwise", "recurrent_projection", "prepare_weights", "initial_carry",
         "final_state", "fold_recurrent_bias")
+    gates: tuple[str, ...] = ()
+    candidates: tuple[str, ...] = ()
+    keep_gate: str | None = None
+    constant_gates: dict[str, float] = {}
+    _gate_recorder: Callable[[dict[str, Tensor]], None] | None = None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -134,6 +145,16 @@ class Cell:
                   extra: dict[str, Tensor]) -> Carry:
         """The cell's elementwise math: (input proj., recurrent proj., carry, extra) -> carry."""
         raise NotImplementedError
+
+    def record_gates(self, **values: Tensor) -> None:
+        """Hand this step's declared gate values to the active recorder; a no-op otherwise.
+
+        Call it from ``pointwise``/``step`` with the tensors the math uses (never copies), e.g.
+        ``self.record_gates(g=g)``; `variants.recording.recording` turns it on.
+        """
+        recorder = self._gate_recorder
+        if recorder is not None:
+            recorder(values)
 
     def step(self, xp_t: Tensor, h_in: Tensor, carry: Carry, weights: StepWeights) -> Carry:
         """One time step. ``h_in`` is ``h_prev`` with the recurrent-dropout mask applied."""

@@ -225,9 +225,11 @@ def write_report(
     files += [runs_csv, summary_csv, ranking_csv, summary_tex]
     plot_files: list[Path] = []
     if plots and not summary.empty:
+        from gatebench.report.diagnostics_plots import write_diagnostics_plots
         from gatebench.report.plots import write_plots
 
         plot_files = write_plots(summary, records.runs, records.curves, out)
+        plot_files += write_diagnostics_plots(records.runs, out)
     markdown = render_markdown(
         records, summary, title or "gatebench report", command, plot_files, ranking
     )

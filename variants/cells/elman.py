@@ -11,7 +11,10 @@ from variants.cell import Carry, Cell
 
 
 class ElmanCell(Cell):
-    """Vanilla (Elman 1990) RNN; ``nonlinearity`` is ``tanh`` (default) or ``relu`` as in torch."""
+    """Vanilla (Elman 1990) RNN; ``nonlinearity`` is ``tanh`` (default) or ``relu`` as in torch.
+
+    It has no gates to record; its gradient flow through time is still measured.
+    """
 
     name = "rnn"
     blocks = ("h",)

@@ -29,6 +29,9 @@ class GRUCell(Cell):
     options = {"activation": "tanh", "recurrent_activation": "sigmoid"}
     fold_recurrent_bias = False
     math_members = (*Cell.math_members, "act", "gate")
+    gates = ("r", "z")
+    candidates = ("n",)
+    keep_gate = "z"  # torch's convention: z keeps h_prev (Chung et al. 2014 write 1 - z)
 
     def __init__(self, hidden_size: int, **options: Any) -> None:
         super().__init__(hidden_size, **options)
@@ -52,6 +55,7 @@ class GRUCell(Cell):
         r = self.gate(xr + hr)
         z = self.gate(xz + hz)
         n = self.act(torch.addcmul(xn, r, hn))
+        self.record_gates(r=r, z=z, n=n)
         return (torch.addcmul(n, z, h_prev - n),)
 
     # ---- fast paths ----------------------------------------------------------------------------
@@ -105,6 +109,7 @@ class GRUChoCell(GRUCell):
         r = self.gate(xr + hr)
         z = self.gate(xz + hz)
         n = self.act(torch.addmm(xn, r * h_in, weights.extra["weight_hh_n_t"]))
+        self.record_gates(r=r, z=z, n=n)
         return (torch.addcmul(n, z, h_prev - n),)
 
     # ---- fast paths (its own: the math above differs from gru's) ------------------------------

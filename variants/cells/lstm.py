@@ -28,6 +28,11 @@ blocks are the receiving gates, column blocks the previous step's gates, both in
 fgr's previous gates start at zero and are internal: the returned state is (h, c) only.
 The option ``peepholes`` (bool) turns peepholes on/off for any preset (e.g. Olah's peephole-free
 CIFG: ``build("cifg", ..., peepholes=False)``).
+
+Recorded gates (`variants.recording`): i, f, o (those present) and the candidate g; cifg records
+its f = 1 - i. A gate a variant removes (nig's i, nfg's f, nog's o) is the constant 1: it is not
+recorded (it carries no information and would read as 100% saturated) but listed in
+``constant_gates``, so retention still uses it (nfg: f = 1, retention 1).
 """
 
 from __future__ import annotations
@@ -54,7 +59,7 @@ class LSTMCell(Cell):
     input_activation = True
     output_activation = True
     full_gate_recurrence = False
-    math_members = (*Cell.math_members, "gates", "act", "gate")
+    math_members = (*Cell.math_members, "equations", "act", "gate")
 
     def __init__(self, hidden_size: int, **options: Any) -> None:
         super().__init__(hidden_size, **options)
@@ -73,6 +78,11 @@ class LSTMCell(Cell):
             b for b, on in (("i", self.input_gate), ("f", has_f), ("g", True),
                             ("o", self.output_gate)) if on
         )
+        present = {"i": self.input_gate, "f": self.forget_gate, "o": self.output_gate}
+        self.gates = tuple(g for g, on in present.items() if on)
+        self.candidates = ("g",)
+        self.keep_gate = "f"
+        self.constant_gates = {g: 1.0 for g, on in present.items() if not on}
 
     def extra_parameters(self) -> dict[str, tuple[int, ...]]:
         extra: dict[str, tuple[int, ...]] = {}
@@ -122,16 +132,16 @@ class LSTMCell(Cell):
 
     def pointwise(self, xp_t: Tensor, hp_t: Tensor, carry: Carry,
                   extra: dict[str, Tensor]) -> Carry:
-        """Pre-activations per block (fgr: plus the previous gates' recurrence), then `gates`."""
+        """Pre-activations per block (fgr: plus the previous gates' recurrence), then `equations`."""
         blocks = dict(zip(self.blocks, (xp_t + hp_t).chunk(len(self.blocks), 1), strict=True))
         if self.full_gate_recurrence:
             gate_rec = torch.mm(carry[2], extra["weight_gate_hh_t"])
             rec_chunks = gate_rec.chunk(len(self.sigmoid_gates), 1)
             for gate, rec in zip(self.sigmoid_gates, rec_chunks, strict=True):
                 blocks[gate] = blocks[gate] + rec
-        return self.gates(blocks, carry[1], extra)
+        return self.equations(blocks, carry[1], extra)
 
-    def gates(self, pre: dict[str, Tensor], c_prev: Tensor, extra: dict[str, Tensor]) -> Carry:
+    def equations(self, pre: dict[str, Tensor], c_prev: Tensor, extra: dict[str, Tensor]) -> Carry:
         """Greff et al.'s equations on pre-activations ``pre`` (block name -> tensor).
 
         ``extra`` must come from `prepare_weights` (peephole rows split out).
@@ -151,6 +161,9 @@ class LSTMCell(Cell):
             o = self.gate(torch.addcmul(pre["o"], peep["o"], c) if peep else pre["o"])
         y = self.act(c) if self.output_activation else c
         h = y if o is None else o * y
+        if self._gate_recorder is not None:
+            named = {"i": i, "f": f, "g": g, "o": o}
+            self.record_gates(**{k: v for k, v in named.items() if v is not None})
         if self.full_gate_recurrence:
             gates = {"i": i, "f": f, "o": o}
             return (h, c, torch.cat([gates[name] for name in self.sigmoid_gates], 1))
