@@ -132,7 +132,8 @@ class LSTMCell(Cell):
 
     def pointwise(self, xp_t: Tensor, hp_t: Tensor, carry: Carry,
                   extra: dict[str, Tensor]) -> Carry:
-        """Pre-activations per block (fgr: plus the previous gates' recurrence), then `equations`."""
+        """Pre-activations per block (fgr: plus the previous gates' recurrence), then the
+        equations."""
         blocks = dict(zip(self.blocks, (xp_t + hp_t).chunk(len(self.blocks), 1), strict=True))
         if self.full_gate_recurrence:
             gate_rec = torch.mm(carry[2], extra["weight_gate_hh_t"])
