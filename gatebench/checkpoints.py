@@ -15,18 +15,12 @@ from typing import Any
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
+from gatebench.records import file_mode
 from gatebench.validation import ConfigError
 
 
 class CheckpointError(ConfigError):
     """A checkpoint that cannot be read; the message names its path and how to start afresh."""
-
-
-def file_mode() -> int:
-    """The mode a new file gets under this process's umask (0644 under the usual 022)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

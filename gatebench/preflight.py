@@ -77,7 +77,7 @@ def check_memory(cfg: DictConfig, model: Any, device: str) -> int:
     if free is not None and need > free:
         raise ConfigError(
             f"task.length={cfg.task.length} with data.batch_size={cfg.data.batch_size} needs "
-            f"about {need / GB:.3g} GB for its activations (estimate), more than the "
-            f"{free / GB:.3g} GB free on {device}: lower task.length or data.batch_size"
+            f"about {need / GB:,.1f} GB for its activations (estimate), more than the "
+            f"{free / GB:,.1f} GB free on {device}: lower task.length or data.batch_size"
         )
     return need

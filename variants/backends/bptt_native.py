@@ -24,6 +24,8 @@ from pathlib import Path
 
 import torch
 
+from variants import native_cache
+
 SOURCE = Path(__file__).with_name("csrc") / "bptt_steps.c"
 ENABLE_ENV = "GATEBENCH_NATIVE"  # "0": never use the compiled step
 ACT_CODES = {None: 0, "identity": 0, "linear": 0, "sigmoid": 1, "tanh": 2, "hard_sigmoid": 3,
@@ -82,8 +84,12 @@ def build(compiler: str | None = None) -> Path:
     key = hashlib.sha256(SOURCE.read_bytes() + " ".join([compiler, *flags,
                          platform.machine()]).encode()).hexdigest()[:16]
     target = cache_dir() / f"bptt_steps-{key}.so"
-    if target.exists():
+    bad = native_cache.problem(target)
+    if bad is None:
         return target
+    if target.exists():
+        warnings.warn(f"bptt backend: cached library {target} is not trusted ({bad}); "
+                      "rebuilding it", RuntimeWarning, stacklevel=3)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         objects = []
@@ -97,6 +103,10 @@ def build(compiler: str | None = None) -> Path:
         subprocess.run([compiler, "-shared", *objects, "-o", str(built), "-lm"], check=True,
                        capture_output=True, text=True)
         os.replace(built, target)  # atomic: a concurrent build of the same key is harmless
+    native_cache.write_stamp(target)
+    problem = native_cache.problem(target)
+    if problem is not None:  # e.g. a concurrent build replaced it between the two lines above
+        raise OSError(f"built library {target} failed its check: {problem}")
     return target
 
 
@@ -104,7 +114,7 @@ def build(compiler: str | None = None) -> Path:
 def _library() -> ctypes.CDLL | None:
     try:
         library = ctypes.CDLL(str(build()))
-    except (OSError, subprocess.CalledProcessError) as error:
+    except (OSError, ValueError, subprocess.CalledProcessError) as error:
         detail = getattr(error, "stderr", "") or error
         warnings.warn(f"bptt backend: the compiled LSTM step is unavailable ({detail}); "
                       "running its torch-op path", RuntimeWarning, stacklevel=3)
