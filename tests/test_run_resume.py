@@ -104,9 +104,11 @@ def test_wandb_step_equals_metrics_csv_step(tiny_config, monkeypatch) -> None:
     logged = []
     for r in read_wandb_records(log):
         if r.WhichOneof("record_type") == "history":
-            items = {"/".join(i.nested_key) or i.key: json.loads(i.value_json) for i in r.history.item}
+            items = {"/".join(i.nested_key) or i.key: json.loads(i.value_json)
+                     for i in r.history.item}  # fmt: skip
             if "train/loss" in items:
                 logged.append((items["trainer/global_step"], items["train/loss"]))
     with open(run_dir / "metrics.csv", newline="") as f:
-        rows = [(int(r["step"]), float(r["train/loss"])) for r in csv.DictReader(f) if r["train/loss"]]
+        rows = [(int(r["step"]), float(r["train/loss"]))
+                for r in csv.DictReader(f) if r["train/loss"]]  # fmt: skip
     assert logged and logged == rows
