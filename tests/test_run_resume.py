@@ -112,3 +112,20 @@ def test_wandb_step_equals_metrics_csv_step(tiny_config, monkeypatch) -> None:
         rows = [(int(r["step"]), float(r["train/loss"]))
                 for r in csv.DictReader(f) if r["train/loss"]]  # fmt: skip
     assert logged and logged == rows
+
+
+def test_a_multirun_job_finding_its_checkpoint_resumes_without_ckpt_path(tiny_config) -> None:
+    from omegaconf import OmegaConf
+
+    from gatebench.resume import plan_start
+
+    first = train(tiny_config(*ADDING, "trainer.max_steps=10", "scheduler.total_steps=20"))
+    run_dir = Path(first["run_dir"])
+    (run_dir / "results.json").unlink()  # as if killed after its step-10 checkpoint
+    cfg = tiny_config(*ADDING, "trainer.max_steps=20", "scheduler.total_steps=20")
+    config = OmegaConf.to_container(cfg, resolve=True)
+    plan = plan_start(cfg, config, multirun=True)  # a re-run sweep: ckpt_path is null
+    assert plan.resume_from == str(run_dir / FILES[2]) and plan.resume_step == 10
+    assert [s["steps"] for s in plan.segments] == [[0, 10]]
+    with pytest.raises(RunRefused, match="already holds a run"):
+        plan_start(cfg, config, multirun=False)  # a single run must ask with ckpt_path=last
