@@ -13,7 +13,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
@@ -21,6 +21,9 @@ from omegaconf import DictConfig, OmegaConf
 from gatebench import exit_codes, runtime
 from gatebench.schema import CHECKPOINT_DIR
 from gatebench.validation import ConfigError, validate_config
+
+if TYPE_CHECKING:
+    from gatebench.resume import StartPlan
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 log = logging.getLogger("gatebench")
@@ -104,7 +107,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 
 def _run(
-    cfg: DictConfig, config: dict[str, Any], plan: Any, started: float, multirun: bool,
+    cfg: DictConfig, config: dict[str, Any], plan: StartPlan, started: float, multirun: bool,
     launcher: str | None,
 ) -> dict[str, Any]:
     """Train in the locked run directory (see `train`)."""
