@@ -8,9 +8,11 @@ it is emulated with POSIX locks by Linux >= 2.6.12.)
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import socket
+import warnings
 from pathlib import Path
 from typing import IO
 
@@ -55,6 +57,13 @@ class RunLock:
                 f"run_dir={str(self.run_dir)!r} is in use by {who}: wait for it to end "
                 "(or stop it), then resume with ckpt_path=last"
             ) from None
+        except OSError as error:  # a filesystem without locks (some network mounts)
+            warnings.warn(
+                f"run_dir={str(self.run_dir)!r}: no file lock on this filesystem ({error}); "
+                "nothing stops a second process from training in it",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         f.seek(0)
         f.truncate()
         f.write(f"pid {os.getpid()} on host {socket.gethostname()}\n")
@@ -64,7 +73,8 @@ class RunLock:
 
     def release(self) -> None:
         if self._file is not None:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
+            with contextlib.suppress(OSError):  # closing the file releases the lock anyway
+                fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
             self._file = None
 
