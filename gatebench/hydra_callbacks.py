@@ -10,14 +10,16 @@ from omegaconf import DictConfig, OmegaConf
 
 
 def count_results(sweep_dir: Path) -> dict[str, int]:
-    """Runs under `sweep_dir` by results.json status (`missing` for job dirs without one)."""
-    import json
+    """Runs under `sweep_dir` by results.json status (`missing` for job dirs without one,
+    `invalid` for a file that is not a record)."""
+    from gatebench.resume import read_record
 
     counts: dict[str, int] = {}
     job_dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
     for job_dir in sorted(job_dirs):
         path = job_dir / "results.json"
-        status = json.loads(path.read_text()).get("status") if path.is_file() else "missing"
+        record = read_record(path) if path.is_file() else {"status": "missing"}
+        status = str(record.get("status") or "invalid") if record else "invalid"
         counts[status] = counts.get(status, 0) + 1
     return counts
 

@@ -18,29 +18,45 @@ def _scalar(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-class MetricsCSVLogger(Logger):
-    """Write `<run_dir>/metrics.csv`, keeping earlier rows when a run resumes.
+def _kept(row: dict[str, Any], resume_step: int) -> bool:
+    """A whole row (every field present: not a line torn by a kill or a full disk) of a step the
+    checkpoint covers, and not a `test/` row (the resumed run tests again at its end)."""
+    if None in row or any(v is None for v in row.values()):
+        return False
+    try:
+        step = int(row["step"])
+    except (KeyError, TypeError, ValueError):
+        return False
+    return step <= resume_step and not any(v for k, v in row.items() if k.startswith("test/"))
 
-    Unlike Lightning's CSVLogger it writes straight into the (non-empty) run directory and never
-    deletes an existing file: on resume, rows from steps at or after the first newly logged step
-    (work the resumed run redoes) and the stopped run's `test/` rows are dropped, the rest kept.
-    Rows may hold empty cells (NaN in pandas) where a metric was not logged at that step. Once
-    `attach(trainer)` is called, `step` is the number of optimizer steps done
-    (`trainer.global_step`, as in results.json) rather than Lightning's 0-based batch index.
+
+class MetricsCSVLogger(Logger):
+    """Write `<run_dir>/metrics.csv`, keeping the checkpointed rows when a run resumes.
+
+    Unlike Lightning's CSVLogger it writes straight into the (non-empty) run directory. A fresh
+    run (`resume_step=None`) replaces any earlier file at its first write; a run resumed from a
+    checkpoint at step N keeps the earlier rows of steps <= N (not `test/` rows, not a torn last
+    line) and appends its own after them, so every step appears exactly once. Rows may hold empty
+    cells (NaN in pandas) where a metric was not logged at that step. Once `attach(trainer)` is
+    called, `step` is the number of optimizer steps done (`trainer.global_step`, as in
+    results.json) rather than Lightning's 0-based batch index.
     """
 
-    def __init__(self, run_dir: str | os.PathLike) -> None:
+    def __init__(self, run_dir: str | os.PathLike, resume_step: int | None = None) -> None:
         super().__init__()
         self.path = Path(run_dir) / METRICS_FILE
         self._rows: list[dict[str, Any]] = []
         self._columns: list[str] = ["step"]
         self._written = 0  # rows of self._rows already in the file
         self._header_written: list[str] | None = None
-        self._resumed_rows: list[dict[str, Any]] | None = None
+        self._logged = False  # a row was logged by this process
         self._trainer: Any = None
-        if self.path.exists():
+        if resume_step is not None and self.path.exists():
             with open(self.path, newline="") as f:
-                self._resumed_rows = list(csv.DictReader(f))
+                for row in csv.DictReader(f):
+                    if _kept(row, resume_step):
+                        self._add_columns(row)
+                        self._rows.append(row)
 
     def attach(self, trainer: Any) -> None:
         """Take each row's `step` from `trainer.global_step`."""
@@ -70,18 +86,7 @@ class MetricsCSVLogger(Logger):
         if self._trainer is not None:
             step = self._trainer.global_step
         step = len(self._rows) if step is None else int(step)
-        if self._resumed_rows is not None:
-            kept = [
-                r
-                for r in self._resumed_rows
-                if r.get("step")
-                and int(r["step"]) < step
-                and not any(v for k, v in r.items() if k.startswith("test/"))
-            ]
-            self._rows = [*kept, *self._rows]
-            for r in kept:
-                self._add_columns(r)
-            self._resumed_rows = None
+        self._logged = True
         row["step"] = step
         self._add_columns(row)
         self._rows.append(row)
@@ -93,16 +98,22 @@ class MetricsCSVLogger(Logger):
 
     @rank_zero_only
     def save(self) -> None:
+        if not self._logged:
+            return  # nothing new: an earlier file stays as it was until this process logs
         if self._written == len(self._rows) and self._header_written == self._columns:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if self._header_written != self._columns:
             tmp = self.path.with_suffix(".csv.tmp")
-            with open(tmp, "w", newline="") as f:
-                writer = csv.DictWriter(f, fieldnames=self._columns)
-                writer.writeheader()
-                writer.writerows(self._rows)
-            os.replace(tmp, self.path)
+            try:
+                with open(tmp, "w", newline="") as f:
+                    writer = csv.DictWriter(f, fieldnames=self._columns)
+                    writer.writeheader()
+                    writer.writerows(self._rows)
+                os.replace(tmp, self.path)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
             self._header_written = list(self._columns)
         else:
             with open(self.path, "a", newline="") as f:
@@ -111,6 +122,4 @@ class MetricsCSVLogger(Logger):
 
     @rank_zero_only
     def finalize(self, status: str) -> None:
-        if self._resumed_rows is not None and not self._rows:
-            return  # resumed but logged nothing new: leave the file as it was
         self.save()

@@ -40,6 +40,14 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def file_mode() -> int:
+    """The mode a new file gets under this process's umask (0644 under the usual 022); a temp
+    file from `mkstemp` is 0600 and is given this mode before it replaces the target."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def write_json_atomic(path: str | os.PathLike, data: dict[str, Any]) -> Path:
     """Write `data` as JSON to `path` via a temp file in the same directory and `os.replace`."""
     path = Path(path)
@@ -51,6 +59,7 @@ def write_json_atomic(path: str | os.PathLike, data: dict[str, Any]) -> Path:
             f.write("\n")
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, file_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -64,15 +64,16 @@ def finish_record(
     record: dict[str, Any],
     status: str,
     message: str | None,
-    trainer: Any,
+    steps: int,
     tracker: Any,
     wall_time_s: float,
 ) -> None:
-    """Fill in how the run ended: status, steps, the tracked metrics and the times."""
+    """Fill in how the run ended: status, the step it reached (a diverged or failed run's too),
+    the tracked metrics and the times (`wall_time_s` summed over every process of the run)."""
     record.update(
         status=status,
         message=message,
-        steps=trainer.global_step if trainer is not None else 0,
+        steps=int(steps),
         steps_to_solve=tracker.steps_to_solve if tracker else None,
         final=tracker.final if tracker else {},
         best=tracker.best if tracker else {},
@@ -80,3 +81,26 @@ def finish_record(
         wall_time_s=round(wall_time_s, 3),
         ended_at=utc_now(),
     )
+
+
+def failure_record(cfg: DictConfig, message: str, launch_id: str) -> dict[str, Any]:
+    """The record of a multirun job that failed before it could train (a config error): status
+    `failed` with its one-line message, and whatever the config says about the run."""
+    from omegaconf import OmegaConf
+
+    try:
+        config = OmegaConf.to_container(cfg, resolve=True)
+        record = start_record(cfg, config, launch_id)
+    except Exception:  # noqa: BLE001 - the config itself may be what is broken
+        from gatebench.records import new_record
+
+        config = OmegaConf.to_container(cfg, resolve=False)
+        record = new_record(
+            run_name=OmegaConf.select(cfg, "run_name", throw_on_resolution_failure=False),
+            launch_id=launch_id,
+            config=config,
+            run_dir=str(OmegaConf.select(cfg, "run_dir", default="")),
+            started_at=utc_now(),
+        )
+    record.update(status="failed", message=message, ended_at=utc_now())
+    return record

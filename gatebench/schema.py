@@ -48,7 +48,8 @@ def empty_record() -> dict[str, Any]:
 
 
 RECORD_KEYS = tuple(empty_record())
-# Optional keys: where and how a run ran, and when (ISO-8601 UTC stamps of its start and end).
+# Optional keys: where and how a run ran, and when (ISO-8601 UTC stamps of its start and end;
+# `segments`: one entry per process that trained it, see gatebench.run_history).
 EXTRA_KEYS = (
     "recurrent_params",
     "run_dir",
@@ -59,6 +60,7 @@ EXTRA_KEYS = (
     "started_at",
     "ended_at",
     "diagnostics",
+    "segments",
 )
 
 

@@ -13,36 +13,33 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from gatebench import runtime
+from gatebench import exit_codes, runtime
 from gatebench.schema import CHECKPOINT_DIR
 from gatebench.validation import ConfigError, validate_config
+
+if TYPE_CHECKING:
+    from gatebench.resume import StartPlan
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 log = logging.getLogger("gatebench")
 
 
-def fit_and_test(
-    cfg: DictConfig, task: Any, model: Any, tracker: Any, loggers: list[Any]
-) -> tuple[Any, dict[str, float]]:
-    """Fit (resuming from `ckpt_path`), validate the final weights if the last step was not a
-    validation step, test them; return the trainer and the test metrics."""
+def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> Any:
+    """The Lightning Trainer: `cfg.trainer` as is, `last.ckpt` written atomically at every
+    validation, and every logger's step bound to the trainer's optimizer step."""
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import ModelCheckpoint
 
-    from gatebench.build import build_datamodule
     from gatebench.callbacks import StepsPerSecond
-    from gatebench.diagnostics.callback import diagnostics_callbacks
-    from gatebench.metrics_csv import MetricsCSVLogger
+    from gatebench.checkpoints import AtomicCheckpointIO
 
-    run_dir = Path(cfg.run_dir)
-    datamodule = build_datamodule(cfg, task)
     checkpoint = ModelCheckpoint(
-        dirpath=run_dir / CHECKPOINT_DIR,
+        dirpath=Path(cfg.run_dir) / CHECKPOINT_DIR,
         filename="last",  # overwritten at every validation: `ckpt_path=last` resumes from it
         save_top_k=1,
         enable_version_counter=False,
@@ -51,22 +48,32 @@ def fit_and_test(
         **OmegaConf.to_container(cfg.trainer),
         max_epochs=-1,
         check_val_every_n_epoch=None,
-        callbacks=[checkpoint, tracker, StepsPerSecond(cfg.trainer.log_every_n_steps),
-                   *diagnostics_callbacks(cfg, task)],
+        callbacks=[checkpoint, *callbacks, StepsPerSecond(cfg.trainer.log_every_n_steps)],
         logger=loggers or False,
-        default_root_dir=str(run_dir),
+        default_root_dir=str(cfg.run_dir),
+        plugins=[AtomicCheckpointIO()],
     )
     for logger in loggers:
-        if isinstance(logger, MetricsCSVLogger):
+        if hasattr(logger, "attach"):
             logger.attach(trainer)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=runtime.checkpoint_path(cfg))
+    return trainer
+
+
+def fit_and_test(
+    cfg: DictConfig, task: Any, model: Any, trainer: Any, tracker: Any, resume_from: str | None
+) -> dict[str, float]:
+    """Fit (resuming from `resume_from`), validate the final weights if the last step was not a
+    validation step, test them; return the test metrics."""
+    from gatebench.build import build_datamodule
+
+    datamodule = build_datamodule(cfg, task)
+    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
     if tracker.final_step != trainer.global_step:
         trainer.validate(model, datamodule=datamodule, verbose=False)
-    test: dict[str, float] = {}
-    if cfg.get("test", True):
-        results = trainer.test(model, datamodule=datamodule, verbose=False)
-        test = {k: float(v) for k, v in (results[0] if results else {}).items()}
-    return trainer, test
+    if not cfg.get("test", True):
+        return {}
+    results = trainer.test(model, datamodule=datamodule, verbose=False)
+    return {k: float(v) for k, v in (results[0] if results else {}).items()}
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -74,43 +81,69 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     atomically) to `<run_dir>/results.json`.
 
     Raises ConfigError, before anything is trained or written, for an invalid value (checked
-    here, or a ValueError/TypeError from `tasks.build`/`variants.build`). A NaN/inf loss ends the
-    run as `diverged`, any other exception as `failed`: both are recorded and not raised, so a
-    sweep goes on.
+    here, or a ValueError/TypeError from `tasks.build`/`variants.build`) or a request that cannot
+    run here (preflight); RunDirLocked when another process trains in `run_dir`; RunRefused when
+    `run_dir` holds a run this config must not touch. A run already final in `run_dir` is
+    returned untouched. A NaN/inf loss ends the run as `diverged`, any other exception as
+    `failed`: both are recorded and not raised, so a sweep goes on.
     """
     started = time.perf_counter()
     validate_config(cfg)
     runtime.checkpoint_path(cfg)
-    run_dir = Path(cfg.run_dir)
     config = OmegaConf.to_container(cfg, resolve=True)
     multirun, launcher = runtime.hydra_launch()
     runtime.quiet_lightning()
+    from gatebench.resume import plan_start
+    from gatebench.run_lock import RunLock
 
+    with RunLock(cfg.run_dir):
+        plan = plan_start(cfg, config, multirun)
+        if plan.final_record is not None:
+            record = plan.final_record
+            log.info("%s: already %s at step %s in %s: nothing to do",
+                     cfg.run_name, record.get("status"), record.get("steps"), cfg.run_dir)
+            return record
+        return _run(cfg, config, plan, started, multirun, launcher)
+
+
+def _run(
+    cfg: DictConfig, config: dict[str, Any], plan: StartPlan, started: float, multirun: bool,
+    launcher: str | None,
+) -> dict[str, Any]:
+    """Train in the locked run directory (see `train`)."""
     import torch
 
+    from gatebench import preflight
     from gatebench.build import build_task_and_model
     from gatebench.callbacks import SolvedTracker
-    from gatebench.diagnostics.callback import diagnostics_summary
+    from gatebench.diagnostics.callback import diagnostics_callbacks, diagnostics_summary
     from gatebench.loggers import build_loggers, finish_wandb
     from gatebench.model import DivergedError
     from gatebench.records import RESULTS_FILE, write_json_atomic
+    from gatebench.run_history import RunHistory
     from gatebench.run_record import describe, finish_record, start_record
 
     runtime.quiet_lightning()  # again: importing Lightning resets its loggers' levels
     threads = runtime.resolve_threads(cfg.get("threads"), multirun, launcher)
     if threads is not None:
         torch.set_num_threads(threads)
+    run_dir = Path(cfg.run_dir)
     record = start_record(cfg, config, run_dir.parent.name if multirun else run_dir.name)
+    history = RunHistory(config, started, start_step=plan.resume_step or 0)
+    history.previous = plan.segments
     loggers: list[Any] = []
     trainer, tracker = None, None
     status, message = "failed", None
     try:
+        device = preflight.check_accelerator(cfg)
         task, model = build_task_and_model(cfg)
+        preflight.check_memory(cfg, model, device)
         describe(record, task, model)
         tracker = SolvedTracker(task)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        loggers = build_loggers(cfg.get("logger"), run_dir, config)
-        trainer, record["test"] = fit_and_test(cfg, task, model, tracker, loggers)
+        loggers = build_loggers(cfg.get("logger"), run_dir, config, plan.resume_step)
+        callbacks = [tracker, history, *diagnostics_callbacks(cfg, task)]
+        trainer = build_trainer(cfg, callbacks, loggers)
+        record["test"] = fit_and_test(cfg, task, model, trainer, tracker, plan.resume_from)
         status = "solved" if tracker.steps_to_solve is not None else "finished"
     except ConfigError:
         raise  # bad input: no run, no results.json
@@ -120,7 +153,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     except Exception as error:  # noqa: BLE001 - recorded as `failed`; a sweep must go on
         status, message = "failed", f"{type(error).__name__}: {error}"
         log.exception("%s: failed", cfg.run_name)
-    finish_record(record, status, message, trainer, tracker, time.perf_counter() - started)
+    step = trainer.global_step if trainer is not None else plan.resume_step or 0
+    record["segments"] = history.segments(step)
+    finish_record(record, status, message, step, tracker, history.wall_time_s(step))
     record["diagnostics"] = diagnostics_summary(trainer)
     # Every record field but the config (already the run config) goes to the W&B summary, so
     # `gatebench.report --wandb` rebuilds the same rows as from results.json.
@@ -137,13 +172,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
 
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    """Hydra task function: train one run; return its final primary metric (for sweepers)."""
-    try:
-        record = train(cfg)
-    except ConfigError as error:
-        sys.exit(f"gatebench: error: {error}")
-    return record["final"].get(record["metric"])
+    """Hydra task function: train one run; return its final primary metric (for sweepers).
+    The process's exit code is set in `gatebench.job_outcome` (see `gatebench.exit_codes`)."""
+    from gatebench.job_outcome import run_job
+
+    return run_job(train, cfg)
 
 
 if __name__ == "__main__":
     main()
+    sys.exit(exit_codes.pending())

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures.report.builder import write_fixture_sweep, write_run
+from fixtures.report.builder import _record, write_fixture_sweep, write_run
 
 from gatebench.report import filter_records, load_runs, parse_filters, row_from_record
 
@@ -72,15 +72,16 @@ def test_variant_label_from_config_names_presets():
     assert (row["variant"], row["variant_name"]) == ("lstm_fb1", "lstm")
 
 
-def test_unreadable_record_is_a_failed_row_and_jobs_without_record_are_noted(tmp_path):
-    write_run(tmp_path / "0", {"status": "finished", "variant": "rnn"}, None)
-    (tmp_path / "1").mkdir()
-    (tmp_path / "1" / "results.json").write_text("{not json")
-    (tmp_path / "2" / ".hydra").mkdir(parents=True)
-    records = load_runs([tmp_path])
-    bad = records.runs[records.runs["source"] == str(tmp_path / "1")].iloc[0]
-    assert bad["status"] == "failed" and "unreadable results.json" in bad["message"]
-    assert any(str(tmp_path / "2") in note for note in records.notes)
+def test_unreadable_record_is_listed_not_a_row_and_jobs_without_record_are_noted(tmp_path):
+    root = write_fixture_sweep(tmp_path, variants=("lstm",), lengths=(10,), seeds=(0,)).root
+    (root / "bad").mkdir()
+    (root / "bad" / "results.json").write_text("{not json")
+    (root / "nothing" / ".hydra").mkdir(parents=True)
+    records = load_runs([root])
+    assert str(root / "bad") not in set(records.runs["source"])
+    assert any(f"invalid record {root / 'bad' / 'results.json'}: unreadable" in note
+               for note in records.notes)
+    assert any(str(root / "nothing") in note for note in records.notes)
 
 
 def test_a_results_file_path_is_accepted(sweep):
@@ -114,7 +115,8 @@ def test_no_records_is_a_value_error(tmp_path):
 
 
 def test_record_json_round_trip_keeps_nulls(tmp_path):
-    record = {"status": "diverged", "final": {"val/loss": None}, "norm_loss": None}
+    coordinates = _record("adding", 10, "lstm", 0, "mse", "min", 1 / 6)
+    record = {**coordinates, "status": "diverged", "final": {"val/loss": None}, "norm_loss": None}
     write_run(tmp_path / "r", record, None)
     assert json.loads((tmp_path / "r" / "results.json").read_text()) == record
     row = load_runs([tmp_path]).runs.iloc[0]

@@ -103,7 +103,9 @@ def test_metrics_csv_is_wide_and_keeps_rows_before_a_resume(tmp_path: Path) -> N
         first.log_metrics({"train/loss": 1.0 / step, "epoch": 0}, step=step)
     first.log_metrics({"val/loss": 0.5}, step=10)
     first.finalize("success")
-    resumed = MetricsCSVLogger(tmp_path)  # resumed from the step-10 checkpoint
+    with open(tmp_path / "metrics.csv", "a") as f:
+        f.write("7,0.3")  # a torn last line (killed mid-write): dropped, though its step is < 10
+    resumed = MetricsCSVLogger(tmp_path, resume_step=10)  # resumed from the step-10 checkpoint
     resumed.log_metrics({"train/loss": 0.2}, step=15)
     resumed.log_metrics({"train/grad_norm": 3.0}, step=20)
     resumed.finalize("success")
@@ -113,6 +115,11 @@ def test_metrics_csv_is_wide_and_keeps_rows_before_a_resume(tmp_path: Path) -> N
     assert [int(r["step"]) for r in rows] == [5, 10, 10, 15, 20]
     assert rows[3]["train/loss"] == "0.2" and rows[2]["val/loss"] == "0.5"
     assert rows[0]["val/loss"] == ""
+    fresh = MetricsCSVLogger(tmp_path)  # a fresh run in the same folder replaces the file
+    fresh.log_metrics({"train/loss": 0.9}, step=5)
+    fresh.finalize("success")
+    with open(tmp_path / "metrics.csv", newline="") as f:
+        assert [r["train/loss"] for r in csv.DictReader(f)] == ["0.9"]
 
 
 def test_threads_default_to_one_only_under_local_parallel_launchers() -> None:
@@ -134,7 +141,7 @@ def test_experiment_quickstart_sweeps_five_cells_two_seeds_two_at_a_time() -> No
     assert cfg.hydra.mode == RunMode.MULTIRUN
     assert cfg.hydra.sweeper.params == {"variant": "rnn,lstm,peephole,cifg,gru", "seed": "0,1"}
     assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == 2
-    assert set(cfg.hydra.callbacks) == {"report", "run_location"}
+    assert set(cfg.hydra.callbacks) == {"exit_status", "report", "run_location"}
 
 
 @pytest.mark.parametrize(

@@ -92,6 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"gatebench.report: error: {error}", file=sys.stderr)
         return 2
     print(markdown_tables(report.summary))
+    for note in records.notes:  # invalid files, unreadable metrics, job folders
+        print(f"not used: {note}")
     print(f"wrote {len(report.files)} files to {out}: {', '.join(p.name for p in report.files)}")
     return 0
 

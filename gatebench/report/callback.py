@@ -61,5 +61,7 @@ class WriteReport(Callback):
             if self.print_table:
                 print(markdown_tables(report.summary))
                 print(f"report: {report.files[0]}")
+            for note in records.notes:  # invalid files, unreadable metrics, job folders
+                print(f"report: not used: {note}")
         except Exception as error:  # noqa: BLE001 - a report must never crash the sweep
             warnings.warn(f"gatebench.report: no report for {sweep_dir}: {error}", stacklevel=1)

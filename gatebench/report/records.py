@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from gatebench.schema import (  # noqa: F401 - statuses re-exported for the report
+    CHECKPOINT_DIR,
     COMPLETED_STATUSES,
     METRICS_FILE,
     RESULTS_FILE,
@@ -226,18 +227,59 @@ def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
     return unique
 
 
+def _job_folder_note(job: Path) -> str:
+    """What a job folder without a run record is: still running, killed, or never started."""
+    from gatebench.run_lock import holder
+
+    running = holder(job)
+    if running:
+        return f"job still running ({running}), no record yet: {job}"
+    if (job / CHECKPOINT_DIR / "last.ckpt").is_file():
+        return f"job killed after a checkpoint (re-run the sweep to resume it): {job}"
+    if (job / ".hydra").is_dir():
+        return f"job stopped before its first checkpoint (killed, or see its log): {job}"
+    if not any(job.iterdir()):
+        return f"empty job folder (the job never started): {job}"
+    return f"folder without a run record: {job}"
+
+
 def _jobs_without_record(paths: Iterable[str | Path], run_dirs: set[Path]) -> list[str]:
-    """Hydra job directories (holding `.hydra/`) under PATHs that wrote no `results.json`."""
-    missing = []
+    """Hydra job folders (holding `.hydra/`) under PATHs, and the folders of a sweep directory,
+    that hold no `results.json`, each with what it is."""
+    missing: dict[Path, str] = {}
     for raw in paths:
         path = Path(raw)
         if not path.is_dir():
             continue
-        for hydra_dir in sorted(path.rglob(".hydra")):
-            job = hydra_dir.parent
+        jobs = [h.parent for h in path.rglob(".hydra")]
+        if (path / "multirun.yaml").is_file():  # a sweep: every visible sub-folder is a job
+            jobs += [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        for job in sorted(set(jobs)):
             if job not in run_dirs and not (job / "multirun.yaml").exists():
-                missing.append(str(job))
-    return missing
+                missing[job] = _job_folder_note(job)
+    return list(missing.values())
+
+
+def record_problem(record: Any, row: Mapping[str, Any] | None = None) -> str | None:
+    """Why `record` (a parsed results.json) is not a run the report can use, or None. `row` is
+    its `row_from_record` row, checked for the coordinates and, for a completed run, the final
+    metric (without which it could only be averaged in wrongly)."""
+    if not isinstance(record, Mapping):
+        return f"not a JSON object but {type(record).__name__}"
+    status = record.get("status")
+    if status is None:
+        return "no status"
+    if status not in STATUSES:
+        return f"status={status!r} is not one of {', '.join(STATUSES)}"
+    row = row if row is not None else row_from_record(record, "")
+    for key in ("task", "variant"):
+        if not isinstance(row.get(key), str) or not row.get(key):
+            return f"no {key} ({status}: {record.get('message')})"
+    if row.get("length") is None or row["length"] < 1:
+        return f"length={record.get('length')!r} is not a positive integer"
+    if status in COMPLETED_STATUSES and row.get("final_metric") is None:
+        return f"status {status!r} but no final {_metric_key(row['metric'])} value"
+    return None
 
 
 FLOAT_COLUMNS = (
@@ -278,11 +320,13 @@ def build_records(items: Iterable[tuple[Mapping[str, Any], str, pd.DataFrame]]) 
 def load_runs(paths: Iterable[str | Path]) -> RunRecords:
     """Read every run record under PATHs (sweep or run directories, walked recursively).
 
-    A record that cannot be parsed becomes a `failed` row whose message says why, so nothing is
-    dropped silently; Hydra job directories without a record are listed in `notes`.
+    A file that is not a valid record (unreadable, not an object, no or unknown status, no
+    task/variant/length, a completed run without its final metric) gives no row: it is listed
+    in `notes` by path with the reason, as is an unreadable metrics.csv (the run is kept without
+    its curve) and every job folder without a record (running, killed, empty).
     `started_at`/`ended_at` (epoch s) come from the records' ISO-8601 stamps, NaN where a record
     has none: never from file times, which a copy or a clone resets.
-    Raises ValueError when no record is found.
+    Raises ValueError when no valid record is found.
     """
     paths = list(paths)
     run_dirs = find_run_dirs(paths)
@@ -290,19 +334,35 @@ def load_runs(paths: Iterable[str | Path]) -> RunRecords:
         shown = " ".join(str(p) for p in paths)
         raise ValueError(f"no run records ({RESULTS_FILE}) found under: {shown}")
 
+    notes: list[str] = []
+    used: list[Path] = []
+
     def items() -> Iterable[tuple[Mapping[str, Any], str, pd.DataFrame]]:
         for run_dir in run_dirs:
+            path = run_dir / RESULTS_FILE
             try:
-                record = json.loads((run_dir / RESULTS_FILE).read_text())
+                record: Any = json.loads(path.read_text())
+                problem = record_problem(record)
             except (OSError, ValueError) as error:
-                record = {"status": "failed", "message": f"unreadable {RESULTS_FILE}: {error}"}
-            yield record, str(run_dir), read_metrics_csv(run_dir / METRICS_FILE)
+                problem = f"unreadable: {error}"
+            if problem:
+                notes.append(f"invalid record {path}: {problem}")
+                continue
+            try:
+                wide = read_metrics_csv(run_dir / METRICS_FILE)
+            except (OSError, ValueError, UnicodeDecodeError) as error:
+                reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                notes.append(f"unreadable {run_dir / METRICS_FILE} (run kept, no curve): {reason}")
+                wide = pd.DataFrame()
+            used.append(run_dir)
+            yield record, str(run_dir), wide
 
     records = build_records(items())
-    records.notes.extend(
-        f"job directory without a run record (killed or still running): {job}"
-        for job in _jobs_without_record(paths, set(run_dirs))
-    )
+    if not used:
+        shown = "; ".join(notes)
+        raise ValueError(f"no valid run record ({RESULTS_FILE}) under {paths}: {shown}")
+    records.notes.extend(notes)
+    records.notes.extend(_jobs_without_record(paths, set(run_dirs)))
     return records
 
 

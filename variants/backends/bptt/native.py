@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from variants import native_cache
 from variants.backends import kernel_table
 
 SOURCE = Path(__file__).with_name("csrc") / "bptt_steps.c"
@@ -89,8 +90,12 @@ def build(compiler: str | None = None) -> Path:
     flags = compile_flags()
     header = kernel_table.c_header()
     target = library_path(compiler)
-    if target.exists():
+    bad = native_cache.problem(target)
+    if bad is None:
         return target
+    if target.exists():
+        warnings.warn(f"bptt backend: cached library {target} is not trusted ({bad}); "
+                      "rebuilding it", RuntimeWarning, stacklevel=3)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         (Path(tmp) / "kernel_table.h").write_text(header)
@@ -105,6 +110,10 @@ def build(compiler: str | None = None) -> Path:
         subprocess.run([compiler, "-shared", *objects, "-o", str(built), "-lm"], check=True,
                        capture_output=True, text=True)
         os.replace(built, target)  # atomic: a concurrent build of the same key is harmless
+    native_cache.write_stamp(target)
+    problem = native_cache.problem(target)
+    if problem is not None:  # e.g. a concurrent build replaced it between the two lines above
+        raise OSError(f"built library {target} failed its check: {problem}")
     return target
 
 
@@ -112,7 +121,7 @@ def build(compiler: str | None = None) -> Path:
 def _library() -> ctypes.CDLL | None:
     try:
         library = ctypes.CDLL(str(build()))
-    except (OSError, subprocess.CalledProcessError) as error:
+    except (OSError, ValueError, subprocess.CalledProcessError) as error:
         detail = getattr(error, "stderr", "") or error
         warnings.warn(f"bptt backend: the compiled LSTM step is unavailable ({detail}); "
                       "running its torch-op path", RuntimeWarning, stacklevel=3)

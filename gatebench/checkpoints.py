@@ -1,0 +1,59 @@
+"""Checkpoints written atomically (temp file, fsync, rename) and read with a one-line error.
+
+Lightning writes `last.ckpt` in place, so a full disk or a kill mid-write leaves a truncated
+file that the next resume cannot read. Here the previous checkpoint stays whole until the new
+one is complete, as `results.json` already is (`gatebench.records.write_json_atomic`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from gatebench.records import file_mode
+from gatebench.validation import ConfigError
+
+
+class CheckpointError(ConfigError):
+    """A checkpoint that cannot be read; the message names its path and how to start afresh."""
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """TorchCheckpointIO whose save never leaves a partial file at the checkpoint's path."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, file_mode())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """The checkpoint at `path` (on CPU); CheckpointError, naming the path, if it is unreadable."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(checkpoint, dict) or "global_step" not in checkpoint:
+            raise ValueError("not a Lightning checkpoint (no global_step)")
+    except Exception as error:  # noqa: BLE001 - any unreadable file gets the same one line
+        reason = (str(error).strip().splitlines() or [""])[0] or type(error).__name__
+        raise CheckpointError(
+            f"ckpt_path: checkpoint {str(path)!r} is unreadable ({type(error).__name__}: "
+            f"{reason}); to start afresh, delete it or use a new run directory"
+        ) from None
+    return checkpoint

@@ -1,0 +1,81 @@
+"""Run one Hydra job and turn its outcome into an exit code (`gatebench.exit_codes`).
+
+A single run exits with its code: one line on stderr and no record for bad input, a locked or
+refused run directory; the code of its status otherwise. In a multirun nothing a job raises ends
+the sweep: a config error or an unexpected error is recorded as a `failed` results.json (never
+over a final record), and the job's code is left for `gatebench.sweep_status`, which sets the
+multirun's exit code once every job ran and the report is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from gatebench import exit_codes, runtime
+from gatebench.validation import ConfigError
+
+log = logging.getLogger("gatebench")
+
+
+def record_failure(cfg: DictConfig, message: str) -> None:
+    """Write a `failed` record for a multirun job that raised, unless its folder already holds a
+    final one (a finished result is never overwritten)."""
+    from gatebench.records import RESULTS_FILE, write_json_atomic
+    from gatebench.resume import FINAL_STATUSES, read_record
+    from gatebench.run_record import failure_record
+
+    run_dir = Path(cfg.run_dir)
+    existing = read_record(run_dir / RESULTS_FILE)
+    if existing and existing.get("status") in FINAL_STATUSES:
+        return
+    try:
+        write_json_atomic(run_dir / RESULTS_FILE, failure_record(cfg, message, run_dir.parent.name))
+    except OSError as error:
+        log.error("%s: could not record the failure: %s", run_dir, error)
+
+
+def run_job(train: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> float | None:
+    """`train(cfg)` as one Hydra job; returns the final primary metric (None when there is none)."""
+    from gatebench.resume import RunRefused
+    from gatebench.run_lock import RunDirLocked
+
+    multirun, _ = runtime.hydra_launch()
+    record: dict[str, Any] | None = None
+    try:
+        record = train(cfg)
+        code, message = exit_codes.for_status(record.get("status")), record.get("message")
+    except RunDirLocked as error:
+        code, message = exit_codes.LOCKED, str(error)
+    except RunRefused as error:
+        code, message = exit_codes.CONFIG, str(error)
+    except ConfigError as error:
+        code, message = exit_codes.CONFIG, str(error)
+        if multirun:
+            record_failure(cfg, f"config error: {error}")
+    except Exception as error:
+        if not multirun:
+            sys.stderr.write(f"gatebench: error: {type(error).__name__}: {error}\n")
+            sys.exit(exit_codes.FAILED)
+        code, message = exit_codes.FAILED, f"{type(error).__name__}: {error}"
+        log.exception("%s: failed", cfg.get("run_name"))
+        record_failure(cfg, message)
+    if multirun:
+        from gatebench.sweep_status import write_outcome
+
+        if code in (exit_codes.CONFIG, exit_codes.LOCKED):
+            log.error("%s: %s", cfg.get("run_name"), message)
+        write_outcome(cfg, code, message)
+    elif code in (exit_codes.CONFIG, exit_codes.LOCKED):
+        sys.stderr.write(f"gatebench: error: {message}\n")
+        sys.exit(code)
+    else:
+        exit_codes.set_pending(code)
+    if not record or not isinstance(record.get("final"), dict):
+        return None
+    return record["final"].get(record.get("metric"))

@@ -1,0 +1,131 @@
+"""How a run starts in its directory: fresh, resumed from its checkpoint, or not at all because
+the directory already holds its final record (a re-run sweep, a requeued job).
+
+Rules (README, "Resume and re-run"): a finished result is never rewritten; a directory holding
+another config's run is refused with the key that differs; a single run with `ckpt_path=null`
+never overwrites a run already in its directory.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from gatebench.schema import CHECKPOINT_DIR, RESULTS_FILE
+
+# A record with one of these statuses is a result: a re-run with the same config leaves it be.
+FINAL_STATUSES = ("solved", "finished", "diverged")
+# Keys that may change between a run and its resume: where and how it runs, how far it goes.
+MAY_DIFFER = ("ckpt_path", "threads", "run_dir", "logger", "trainer.max_steps")
+HISTORY_KEY = "RunHistory"  # the checkpoint's state key of gatebench.run_history.RunHistory
+
+
+class RunRefused(RuntimeError):
+    """The run directory holds another run this config must not touch (nothing is written)."""
+
+
+@dataclass
+class StartPlan:
+    """`final_record`: the run is already final, nothing to do. Otherwise train, resuming from
+    `resume_from` (a checkpoint at step `resume_step`) or afresh when it is None."""
+
+    final_record: dict[str, Any] | None = None
+    resume_from: str | None = None
+    resume_step: int | None = None
+    segments: list[dict[str, Any]] = field(default_factory=list)
+
+
+def read_record(path: Path) -> dict[str, Any] | None:
+    """The JSON object in `path`, or None when it is missing or not a readable object."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(value, dict):
+        return {prefix: value}
+    flat: dict[str, Any] = {}
+    for key, item in value.items():
+        flat.update(_flatten(item, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
+def _may_differ(key: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
+    if any(key == k or key.startswith(k + ".") for k in MAY_DIFFER):
+        return True
+    # total_steps has no effect on a constant schedule (it follows trainer.max_steps by default)
+    constant = old.get("scheduler.name") == new.get("scheduler.name") == "constant"
+    return key == "scheduler.total_steps" and constant
+
+
+def first_difference(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, Any, Any] | None:
+    """The first (sorted) key whose value differs between two configs, with both values."""
+    a, b = _flatten(old), _flatten(new)
+    missing = object()
+    for key in sorted(set(a) | set(b)):
+        if not _may_differ(key, a, b) and a.get(key, missing) != b.get(key, missing):
+            return key, a.get(key, "<unset>"), b.get(key, "<unset>")
+    return None
+
+
+def plan_start(cfg: DictConfig, config: dict[str, Any], multirun: bool) -> StartPlan:
+    """Decide how this run starts in `cfg.run_dir`; RunRefused or CheckpointError when it must
+    not or cannot. In a multirun a job that finds its earlier run resumes it without
+    `ckpt_path=last` (a re-run sweep)."""
+    from gatebench.checkpoints import load_checkpoint
+
+    run_dir = Path(cfg.run_dir)
+    record = read_record(run_dir / RESULTS_FILE)
+    last = run_dir / CHECKPOINT_DIR / "last.ckpt"
+    explicit = cfg.get("ckpt_path") not in (None, "last")
+    held = [p.name for p in (run_dir / RESULTS_FILE, last) if p.is_file()]
+    if held and cfg.get("ckpt_path") is None and not multirun:
+        raise RunRefused(
+            f"run_dir={str(run_dir)!r} already holds a run ({', '.join(held)}): resume it with "
+            "ckpt_path=last, or choose a new hydra.run.dir"
+        )
+    if record is not None:
+        _refuse_changed(record.get("config"), config, run_dir)
+        if _is_final(record, cfg):
+            return StartPlan(final_record=record)
+    path = Path(cfg.ckpt_path) if explicit else (last if last.is_file() else None)
+    if path is None:
+        return StartPlan()
+    checkpoint = load_checkpoint(path)
+    history = checkpoint.get("callbacks", {}).get(HISTORY_KEY, {})
+    if record is None and not explicit:
+        _refuse_changed(history.get("config"), config, run_dir)
+    return StartPlan(
+        resume_from=str(path),
+        resume_step=int(checkpoint["global_step"]),
+        segments=list(history.get("segments", [])),
+    )
+
+
+def _refuse_changed(previous: Any, config: dict[str, Any], run_dir: Path) -> None:
+    """RunRefused when the run already in `run_dir` had another config."""
+    if not isinstance(previous, dict):
+        return
+    differs = first_difference(previous, config)
+    if differs:
+        key, old, new = differs
+        raise RunRefused(
+            f"{key}={new!r} differs from the run already in {str(run_dir)!r} ({key}={old!r}):"
+            " use a new hydra.sweep.dir (or hydra.run.dir), or delete that run"
+        )
+
+
+def _is_final(record: dict[str, Any], cfg: DictConfig) -> bool:
+    """A final status, and a `finished` run went as far as `trainer.max_steps` asks."""
+    status = record.get("status")
+    if status not in FINAL_STATUSES:
+        return False
+    steps = record.get("steps")
+    return status != "finished" or (isinstance(steps, int) and steps >= cfg.trainer.max_steps)
