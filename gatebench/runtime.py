@@ -9,6 +9,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from gatebench.schema import CHECKPOINT_DIR
 from gatebench.validation import ConfigError
 
 # Lightning advice that does not apply here: data is generated in-process (no workers), the run
@@ -61,3 +62,11 @@ def checkpoint_path(cfg: DictConfig) -> str | None:
     if not Path(path).is_file():
         raise ConfigError(f"ckpt_path={path!r} is invalid: expected null, 'last' or a file")
     return str(path)
+
+
+def resumes(cfg: DictConfig) -> bool:
+    """Whether the run continues from a checkpoint (`ckpt_path` a file, or `last` that exists)."""
+    path = checkpoint_path(cfg)
+    if path == "last":
+        return (Path(cfg.run_dir) / CHECKPOINT_DIR / "last.ckpt").is_file()
+    return path is not None

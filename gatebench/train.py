@@ -19,6 +19,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from gatebench import runtime
+from gatebench.logging_setup import tag_log_lines
+from gatebench.plugins import load_plugins
 from gatebench.schema import CHECKPOINT_DIR
 from gatebench.validation import ConfigError, validate_config
 
@@ -27,16 +29,18 @@ log = logging.getLogger("gatebench")
 
 
 def fit_and_test(
-    cfg: DictConfig, task: Any, model: Any, tracker: Any, loggers: list[Any]
+    cfg: DictConfig, task: Any, model: Any, tracker: Any, loggers: list[Any], progress: Any
 ) -> tuple[Any, dict[str, float]]:
-    """Fit (resuming from `ckpt_path`), validate the final weights if the last step was not a
-    validation step, test them; return the trainer and the test metrics."""
+    """Validate at step 0 (a fresh run), fit (resuming from `ckpt_path`), validate the final
+    weights if the last step was not a validation step, test them; return the trainer and the
+    test metrics."""
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     from gatebench.build import build_datamodule
     from gatebench.callbacks import StepsPerSecond
     from gatebench.metrics_csv import MetricsCSVLogger
+    from gatebench.progress import StepProgressBar, logs_above_bar
 
     run_dir = Path(cfg.run_dir)
     datamodule = build_datamodule(cfg, task)
@@ -46,24 +50,29 @@ def fit_and_test(
         save_top_k=1,
         enable_version_counter=False,
     )
+    bar = [StepProgressBar(progress.metric)] if progress.bar else []
     trainer = pl.Trainer(
-        **OmegaConf.to_container(cfg.trainer),
+        **{**OmegaConf.to_container(cfg.trainer), "enable_progress_bar": progress.bar},
         max_epochs=-1,
         check_val_every_n_epoch=None,
-        callbacks=[checkpoint, tracker, StepsPerSecond(cfg.trainer.log_every_n_steps)],
+        callbacks=[checkpoint, progress, tracker, StepsPerSecond(cfg.trainer.log_every_n_steps),
+                   *bar],
         logger=loggers or False,
         default_root_dir=str(run_dir),
     )
     for logger in loggers:
         if isinstance(logger, MetricsCSVLogger):
             logger.attach(trainer)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=runtime.checkpoint_path(cfg))
-    if tracker.final_step != trainer.global_step:
-        trainer.validate(model, datamodule=datamodule, verbose=False)
     test: dict[str, float] = {}
-    if cfg.get("test", True):
-        results = trainer.test(model, datamodule=datamodule, verbose=False)
-        test = {k: float(v) for k, v in (results[0] if results else {}).items()}
+    with logs_above_bar(progress.bar):
+        if not runtime.resumes(cfg):  # the learning curve starts at the initial weights
+            trainer.validate(model, datamodule=datamodule, verbose=False)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=runtime.checkpoint_path(cfg))
+        if tracker.final_step != trainer.global_step:
+            trainer.validate(model, datamodule=datamodule, verbose=False)
+        if cfg.get("test", True):
+            results = trainer.test(model, datamodule=datamodule, verbose=False)
+            test = {k: float(v) for k, v in (results[0] if results else {}).items()}
     return trainer, test
 
 
@@ -77,6 +86,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     sweep goes on.
     """
     started = time.perf_counter()
+    tag_log_lines(cfg.run_name)
+    log.info("preparing the run in %s", cfg.run_dir)
+    load_plugins(cfg.get("imports"))  # user cells and tasks, in this job's process
     validate_config(cfg)
     runtime.checkpoint_path(cfg)
     run_dir = Path(cfg.run_dir)
@@ -90,6 +102,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from gatebench.callbacks import SolvedTracker
     from gatebench.loggers import build_loggers, finish_wandb
     from gatebench.model import DivergedError
+    from gatebench.progress import run_progress
     from gatebench.records import RESULTS_FILE, write_json_atomic
     from gatebench.run_record import describe, finish_record, start_record
 
@@ -99,7 +112,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         torch.set_num_threads(threads)
     record = start_record(cfg, config, run_dir.parent.name if multirun else run_dir.name)
     loggers: list[Any] = []
-    trainer, tracker = None, None
+    trainer, tracker, progress = None, None, None
     status, message = "failed", None
     try:
         task, model = build_task_and_model(cfg)
@@ -107,17 +120,19 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         tracker = SolvedTracker(task)
         run_dir.mkdir(parents=True, exist_ok=True)
         loggers = build_loggers(cfg.get("logger"), run_dir, config)
-        trainer, record["test"] = fit_and_test(cfg, task, model, tracker, loggers)
+        progress = run_progress(cfg, record, loggers)
+        trainer, record["test"] = fit_and_test(cfg, task, model, tracker, loggers, progress)
         status = "solved" if tracker.steps_to_solve is not None else "finished"
     except ConfigError:
         raise  # bad input: no run, no results.json
     except DivergedError as error:
         status, message = "diverged", str(error)
-        log.warning("%s: diverged: %s", cfg.run_name, error)
+        log.warning("diverged: %s", error)
     except Exception as error:  # noqa: BLE001 - recorded as `failed`; a sweep must go on
         status, message = "failed", f"{type(error).__name__}: {error}"
-        log.exception("%s: failed", cfg.run_name)
+        log.exception("failed")
     finish_record(record, status, message, trainer, tracker, time.perf_counter() - started)
+    record["backend"] = progress.backend if progress else None  # what `auto` resolved to
     # Every record field but the config (already the run config) goes to the W&B summary, so
     # `gatebench.report --wandb` rebuilds the same rows as from results.json.
     summary = {k: v for k, v in record.items() if k != "config"}
@@ -127,7 +142,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         for logger in loggers:
             logger.finalize(status)
         write_json_atomic(run_dir / RESULTS_FILE, record)
-    log.info("%s: %s after %d steps -> %s", cfg.run_name, status, record["steps"], run_dir)
+    log.info("%s after %d steps -> %s", status, record["steps"], run_dir)
     return record
 
 
