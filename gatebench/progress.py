@@ -18,9 +18,12 @@ from pytorch_lightning.callbacks import TQDMProgressBar
 log = logging.getLogger("gatebench")
 
 
-def use_bar(setting: bool | None) -> bool:
-    """`trainer.enable_progress_bar`: true/false as set; null = a bar when stdout is a terminal."""
-    return sys.stdout.isatty() if setting is None else bool(setting)
+def use_bar(setting: bool | None, parallel: bool = False) -> bool:
+    """`trainer.enable_progress_bar`: true/false as set; null = a bar when stdout is a terminal
+    and no parallel launcher shares it (bars of side-by-side jobs would overwrite each other)."""
+    if setting is not None:
+        return bool(setting)
+    return sys.stdout.isatty() and not parallel
 
 
 def duration(seconds: float | None) -> str:
@@ -230,6 +233,8 @@ def run_progress(cfg: Any, record: dict[str, Any], loggers: list[Any]) -> RunPro
     """The run's RunProgress from its config and its (described) record."""
     from hydra.core.hydra_config import HydraConfig
 
+    from gatebench import runtime
+
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     start = {
         key: record.get(key)
@@ -248,5 +253,5 @@ def run_progress(cfg: Any, record: dict[str, Any], loggers: list[Any]) -> RunPro
         record["metric"],
         cfg.get("progress_every_s", 30),
         resume_command(Path(cfg.run_dir), overrides),
-        use_bar(cfg.trainer.get("enable_progress_bar")),
+        use_bar(cfg.trainer.get("enable_progress_bar"), parallel=runtime.local_parallel()),
     )

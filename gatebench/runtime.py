@@ -41,8 +41,18 @@ def resolve_threads(threads: int | None, multirun: bool, launcher: str | None) -
     slower with more threads; otherwise None (keep torch's default)."""
     if threads is not None:
         return int(threads)
-    local_parallel = launcher is not None and ("joblib" in launcher or "LocalLauncher" in launcher)
-    return 1 if multirun and local_parallel else None
+    return 1 if multirun and _side_by_side(launcher) else None
+
+
+def _side_by_side(launcher: str | None) -> bool:
+    return launcher is not None and ("joblib" in launcher or "LocalLauncher" in launcher)
+
+
+def local_parallel() -> bool:
+    """Whether this job is one of a multirun whose launcher runs jobs side by side on this
+    machine (joblib, submitit local)."""
+    multirun, launcher = hydra_launch()
+    return multirun and _side_by_side(launcher)
 
 
 def quiet_lightning() -> None:
