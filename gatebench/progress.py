@@ -211,9 +211,12 @@ class StepProgressBar(TQDMProgressBar):
 
     def get_metrics(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, Any]:
         found = trainer.callback_metrics
-        shown = {"loss": found.get("train/loss"), self.metric.removeprefix("val/"): None}
-        shown[self.metric.removeprefix("val/")] = found.get(self.metric)
-        shown["norm_loss"] = found.get("val/norm_loss")
+        headline = self.metric.removeprefix("val/")
+        shown = {
+            "loss": found.get("train/loss"),
+            headline if headline != "loss" else "val_loss": found.get(self.metric),
+            "norm_loss": found.get("val/norm_loss"),
+        }
         return {k: _short(v) for k, v in shown.items() if v is not None}
 
 
