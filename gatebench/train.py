@@ -40,7 +40,7 @@ def fit_and_test(
     from gatebench.build import build_datamodule
     from gatebench.callbacks import StepsPerSecond
     from gatebench.metrics_csv import MetricsCSVLogger
-    from gatebench.progress import StepProgressBar, logs_above_bar
+    from gatebench.progress_bar import StepProgressBar, logs_above_bar
 
     run_dir = Path(cfg.run_dir)
     datamodule = build_datamodule(cfg, task)
