@@ -47,16 +47,12 @@ class SolvedTracker(pl.Callback):
         self.final, self.final_step = metrics, step
         if self._better(metrics.get(self.metric, math.nan)):
             self.best = metrics
-        log.info(
-            "step %d: %s",
-            step,
-            " ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items())),
-        )
         unprefixed = {k.removeprefix("val/"): v for k, v in metrics.items()}
         if self.steps_to_solve is None and self.task.solved(unprefixed):
             self.steps_to_solve = step
             trainer.should_stop = True
-            log.info("step %d: solved (%s)", step, self.metric)
+            value = metrics.get(self.metric, math.nan)
+            log.info("solved at step %d (%s=%.4g)", step, self.metric, value)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.steps_to_solve is not None:  # resumed from the checkpoint written when solved

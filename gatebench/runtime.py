@@ -9,6 +9,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from gatebench.schema import CHECKPOINT_DIR
 from gatebench.validation import ConfigError
 
 # Lightning advice that does not apply here: data is generated in-process (no workers), the run
@@ -40,8 +41,18 @@ def resolve_threads(threads: int | None, multirun: bool, launcher: str | None) -
     slower with more threads; otherwise None (keep torch's default)."""
     if threads is not None:
         return int(threads)
-    local_parallel = launcher is not None and ("joblib" in launcher or "LocalLauncher" in launcher)
-    return 1 if multirun and local_parallel else None
+    return 1 if multirun and _side_by_side(launcher) else None
+
+
+def _side_by_side(launcher: str | None) -> bool:
+    return launcher is not None and ("joblib" in launcher or "LocalLauncher" in launcher)
+
+
+def local_parallel() -> bool:
+    """Whether this job is one of a multirun whose launcher runs jobs side by side on this
+    machine (joblib, submitit local)."""
+    multirun, launcher = hydra_launch()
+    return multirun and _side_by_side(launcher)
 
 
 def quiet_lightning() -> None:
@@ -61,3 +72,11 @@ def checkpoint_path(cfg: DictConfig) -> str | None:
     if not Path(path).is_file():
         raise ConfigError(f"ckpt_path={path!r} is invalid: expected null, 'last' or a file")
     return str(path)
+
+
+def resumes(cfg: DictConfig) -> bool:
+    """Whether the run continues from a checkpoint (`ckpt_path` a file, or `last` that exists)."""
+    path = checkpoint_path(cfg)
+    if path == "last":
+        return (Path(cfg.run_dir) / CHECKPOINT_DIR / "last.ckpt").is_file()
+    return path is not None

@@ -19,6 +19,8 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from gatebench import exit_codes, runtime
+from gatebench.logging_setup import tag_log_lines
+from gatebench.plugins import load_plugins
 from gatebench.schema import CHECKPOINT_DIR
 from gatebench.validation import ConfigError, validate_config
 
@@ -29,14 +31,18 @@ CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 log = logging.getLogger("gatebench")
 
 
-def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> Any:
+def build_trainer(
+    cfg: DictConfig, callbacks: list[Any], loggers: list[Any], progress: Any
+) -> Any:
     """The Lightning Trainer: `cfg.trainer` as is, `last.ckpt` written atomically at every
-    validation, and every logger's step bound to the trainer's optimizer step."""
+    validation, every logger's step bound to the trainer's optimizer step, and the progress
+    callback (a step bar in a terminal, plain lines elsewhere)."""
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import ModelCheckpoint
 
     from gatebench.callbacks import StepsPerSecond
     from gatebench.checkpoints import AtomicCheckpointIO
+    from gatebench.progress_bar import StepProgressBar
 
     checkpoint = ModelCheckpoint(
         dirpath=Path(cfg.run_dir) / CHECKPOINT_DIR,
@@ -44,11 +50,13 @@ def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> 
         save_top_k=1,
         enable_version_counter=False,
     )
+    bar = [StepProgressBar(progress.metric)] if progress.bar else []
     trainer = pl.Trainer(
-        **OmegaConf.to_container(cfg.trainer),
+        **{**OmegaConf.to_container(cfg.trainer), "enable_progress_bar": progress.bar},
         max_epochs=-1,
         check_val_every_n_epoch=None,
-        callbacks=[checkpoint, *callbacks, StepsPerSecond(cfg.trainer.log_every_n_steps)],
+        callbacks=[checkpoint, progress, *callbacks,
+                   StepsPerSecond(cfg.trainer.log_every_n_steps), *bar],
         logger=loggers or False,
         default_root_dir=str(cfg.run_dir),
         plugins=[AtomicCheckpointIO()],
@@ -60,20 +68,26 @@ def build_trainer(cfg: DictConfig, callbacks: list[Any], loggers: list[Any]) -> 
 
 
 def fit_and_test(
-    cfg: DictConfig, task: Any, model: Any, trainer: Any, tracker: Any, resume_from: str | None
+    cfg: DictConfig, task: Any, model: Any, trainer: Any, tracker: Any, resume_from: str | None,
+    progress: Any,
 ) -> dict[str, float]:
-    """Fit (resuming from `resume_from`), validate the final weights if the last step was not a
-    validation step, test them; return the test metrics."""
+    """Validate at step 0 (a fresh run), fit (resuming from `resume_from`), validate the final
+    weights if the last step was not a validation step, test them; return the test metrics."""
     from gatebench.build import build_datamodule
+    from gatebench.progress_bar import logs_above_bar
 
     datamodule = build_datamodule(cfg, task)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
-    if tracker.final_step != trainer.global_step:
-        trainer.validate(model, datamodule=datamodule, verbose=False)
-    if not cfg.get("test", True):
-        return {}
-    results = trainer.test(model, datamodule=datamodule, verbose=False)
-    return {k: float(v) for k, v in (results[0] if results else {}).items()}
+    test: dict[str, float] = {}
+    with logs_above_bar(progress.bar):
+        if resume_from is None:  # the learning curve starts at the initial weights
+            trainer.validate(model, datamodule=datamodule, verbose=False)
+        trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+        if tracker.final_step != trainer.global_step:
+            trainer.validate(model, datamodule=datamodule, verbose=False)
+        if cfg.get("test", True):
+            results = trainer.test(model, datamodule=datamodule, verbose=False)
+            test = {k: float(v) for k, v in (results[0] if results else {}).items()}
+    return test
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -88,6 +102,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     `failed`: both are recorded and not raised, so a sweep goes on.
     """
     started = time.perf_counter()
+    tag_log_lines(cfg.run_name)
+    log.info("preparing the run in %s", cfg.run_dir)
+    load_plugins(cfg.get("imports"))  # user cells and tasks, in this job's process
     validate_config(cfg)
     runtime.checkpoint_path(cfg)
     config = OmegaConf.to_container(cfg, resolve=True)
@@ -119,6 +136,7 @@ def _run(
     from gatebench.diagnostics.callback import diagnostics_callbacks, diagnostics_summary
     from gatebench.loggers import build_loggers, finish_wandb
     from gatebench.model import DivergedError
+    from gatebench.progress import run_progress
     from gatebench.records import RESULTS_FILE, write_json_atomic
     from gatebench.run_history import RunHistory
     from gatebench.run_record import describe, finish_record, start_record
@@ -132,7 +150,7 @@ def _run(
     history = RunHistory(config, started, start_step=plan.resume_step or 0)
     history.previous = plan.segments
     loggers: list[Any] = []
-    trainer, tracker = None, None
+    trainer, tracker, progress = None, None, None
     status, message = "failed", None
     try:
         device = preflight.check_accelerator(cfg)
@@ -141,22 +159,26 @@ def _run(
         describe(record, task, model)
         tracker = SolvedTracker(task)
         loggers = build_loggers(cfg.get("logger"), run_dir, config, plan.resume_step)
+        progress = run_progress(cfg, record, loggers)
         callbacks = [tracker, history, *diagnostics_callbacks(cfg, task)]
-        trainer = build_trainer(cfg, callbacks, loggers)
-        record["test"] = fit_and_test(cfg, task, model, trainer, tracker, plan.resume_from)
+        trainer = build_trainer(cfg, callbacks, loggers, progress)
+        record["test"] = fit_and_test(
+            cfg, task, model, trainer, tracker, plan.resume_from, progress
+        )
         status = "solved" if tracker.steps_to_solve is not None else "finished"
     except ConfigError:
         raise  # bad input: no run, no results.json
     except DivergedError as error:
         status, message = "diverged", str(error)
-        log.warning("%s: diverged: %s", cfg.run_name, error)
+        log.warning("diverged: %s", error)
     except Exception as error:  # noqa: BLE001 - recorded as `failed`; a sweep must go on
         status, message = "failed", f"{type(error).__name__}: {error}"
-        log.exception("%s: failed", cfg.run_name)
+        log.exception("failed")
     step = trainer.global_step if trainer is not None else plan.resume_step or 0
     record["segments"] = history.segments(step)
     finish_record(record, status, message, step, tracker, history.wall_time_s(step))
     record["diagnostics"] = diagnostics_summary(trainer)
+    record["backend"] = progress.backend if progress else None  # what `auto` resolved to
     # Every record field but the config (already the run config) goes to the W&B summary, so
     # `gatebench.report --wandb` rebuilds the same rows as from results.json.
     summary = {k: v for k, v in record.items() if k != "config"}
@@ -166,7 +188,7 @@ def _run(
         for logger in loggers:
             logger.finalize(status)
         write_json_atomic(run_dir / RESULTS_FILE, record)
-    log.info("%s: %s after %d steps -> %s", cfg.run_name, status, record["steps"], run_dir)
+    log.info("%s after %d steps -> %s", status, record["steps"], run_dir)
     return record
 
 

@@ -67,6 +67,11 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.train_size": (lambda v: v is None or _positive_int(v), "an integer >= 1, or null"),
     "data.test_length": (lambda v: v is None or _positive_int(v), "an integer >= 1, or null"),
     "model.encoder_size": (lambda v: v is None or _positive_int(v), "an integer >= 1, or null"),
+    "trainer.enable_progress_bar": (
+        lambda v: v is None or isinstance(v, bool),
+        "true, false, or null (a bar when stdout is a terminal)",
+    ),
+    "progress_every_s": (_positive_number, "a number > 0 (seconds)"),
     "threads": (lambda v: v is None or _positive_int(v), "an integer >= 1, or null"),
     "ckpt_path": (lambda v: v is None or isinstance(v, str), "null, 'last' or a checkpoint path"),
     "diagnostics.enabled": (lambda v: isinstance(v, bool), "true or false"),

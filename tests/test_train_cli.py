@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -63,6 +64,10 @@ def _sweep_records(sweep_dir: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(sweep_dir.glob("*/results.json"))]
 
 
+def _progress_counts(text: str) -> list[int]:
+    return [int(n) for n in re.findall(r"jobs (\d+)/2 done \(", text)]
+
+
 def test_joblib_multirun_writes_one_results_json_per_job_from_two_processes(tmp_path) -> None:
     result = run_cli(
         "-m",
@@ -81,6 +86,9 @@ def test_joblib_multirun_writes_one_results_json_per_job_from_two_processes(tmp_
     assert len({r["pid"] for r in records}) == 2  # two worker processes
     assert all(r["torch_threads"] == 1 for r in records)  # threads=null: 1 per parallel job
     assert f"results in {tmp_path}" in result.stdout
+    # sweep progress, printed by the workers as their jobs end, and in progress.log
+    assert _progress_counts(result.stdout) == [1, 2, 2]  # + the summary
+    assert _progress_counts((tmp_path / "progress.log").read_text()) == [1, 2, 2]  # + summary
 
 
 def test_submitit_local_multirun_writes_one_results_json_per_job(tmp_path) -> None:
@@ -98,3 +106,5 @@ def test_submitit_local_multirun_writes_one_results_json_per_job(tmp_path) -> No
     assert [r["seed"] for r in records] == [0, 1]
     assert all(r["status"] in ("finished", "solved") for r in records)
     assert (tmp_path / ".submitit").is_dir()
+    # each submitit job adds its progress line to progress.log (its stdout goes to .submitit/)
+    assert _progress_counts((tmp_path / "progress.log").read_text()) == [1, 2, 2]  # + summary

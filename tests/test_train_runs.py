@@ -91,6 +91,9 @@ def test_stop_and_resume_ends_with_the_weights_of_a_straight_run(tiny_config, tm
         assert torch.equal(a[name], b[name]), name
     assert resumed["final"] == full["final"] and resumed["test"] == full["test"]
     assert [r["step"] for r in _csv_rows(split)] == [r["step"] for r in _csv_rows(straight)]
+    # the step-0 validation ran once, in the first part; the resumed part did not repeat it
+    val_steps = [int(r["step"]) for r in _csv_rows(split) if r["val/loss"]]
+    assert val_steps == [0, 10, 20]
 
 
 def test_resume_without_a_checkpoint_starts_fresh(tiny_config) -> None:
@@ -98,16 +101,38 @@ def test_resume_without_a_checkpoint_starts_fresh(tiny_config) -> None:
     assert record["status"] == "finished" and record["steps"] == 10
 
 
-def test_solved_run_stops_early_and_records_the_step(tiny_config) -> None:
-    # "solved" once val MSE <= 1000 x the baseline: true at the first validation (step 10 of 20).
-    record = train(tiny_config(*ADDING, "task.solved_norm_mse=1000.0"))
+def _solved_at_step_10(tiny_config, tmp_path: Path) -> str:
+    """`task.solved_norm_mse=X` with X between the val MSE / baseline of steps 0 and 10 of an
+    unsolved run of the same config (its metrics.csv): solved at step 10, not before."""
+    cfg = tiny_config(*ADDING, "logger=csv", "trainer.max_steps=10", run_dir=tmp_path / "probe")
+    train(cfg)
+    norm = {int(r["step"]): float(r["val/norm_loss"]) for r in _csv_rows(Path(cfg.run_dir))
+            if r["val/norm_loss"]}
+    assert sorted(norm) == [0, 10] and norm[10] < norm[0]
+    return f"task.solved_norm_mse={(norm[0] + norm[10]) / 2}"
+
+
+def test_solved_run_stops_early_and_records_the_step(tiny_config, tmp_path) -> None:
+    record = train(tiny_config(*ADDING, _solved_at_step_10(tiny_config, tmp_path)))
     assert record["status"] == "solved"
     assert record["steps_to_solve"] == record["steps"] == 10
+    assert record["test"]
+
+
+def test_initial_weights_that_solve_are_solved_at_step_0(tiny_config) -> None:
+    # "solved" once val MSE <= 1000 x the baseline: true of the initial weights already.
+    cfg = tiny_config(*ADDING, "task.solved_norm_mse=1000.0", "logger=csv")
+    record = train(cfg)
+    assert record["status"] == "solved"
+    assert record["steps_to_solve"] == record["steps"] == 0
     assert record["final"]["val/norm_loss"] <= 1000.0 and record["test"]
+    rows = _csv_rows(Path(cfg.run_dir))
+    assert [int(r["step"]) for r in rows if r["val/loss"]] == [0]
+    assert not any(r.get("train/loss") for r in rows)  # not one training step
 
 
-def test_resuming_a_solved_run_keeps_its_step_and_trains_no_further(tiny_config) -> None:
-    solved = ["task.solved_norm_mse=1000.0", "ckpt_path=last"]  # solved at step 10 of 20
+def test_resuming_a_solved_run_keeps_its_step_and_trains_no_further(tiny_config, tmp_path) -> None:
+    solved = [_solved_at_step_10(tiny_config, tmp_path), "ckpt_path=last"]  # step 10 of 20
     first = train(tiny_config(*ADDING, *solved))
     again = train(tiny_config(*ADDING, *solved, run_dir=Path(first["run_dir"])))  # a requeue
     assert first["steps_to_solve"] == 10
@@ -120,7 +145,9 @@ def test_nan_or_inf_loss_is_recorded_as_diverged(tiny_config) -> None:
     record = train(cfg)  # does not raise: a sweep goes on
     on_disk = json.loads((Path(cfg.run_dir) / "results.json").read_text())
     assert on_disk["status"] == "diverged" and "non-finite" in on_disk["message"]
-    assert on_disk["steps"] < 20 and record["norm_loss"] is None
+    assert on_disk["steps"] < 20
+    # its last validation is the step-0 one, of the initial weights: finite, unsolved
+    assert record["norm_loss"] == on_disk["final"]["val/norm_loss"] > 1.0
 
 
 def test_exception_is_recorded_as_failed_with_its_message(tiny_config) -> None:
@@ -146,7 +173,7 @@ def test_metrics_csv_has_the_logged_metrics(tiny_config) -> None:
     ):
         values = [float(r[column]) for r in rows if r[column]]
         assert values and all(math.isfinite(v) for v in values), column
-    assert [int(r["step"]) for r in rows if r["val/loss"]] == [10, 20]
+    assert [int(r["step"]) for r in rows if r["val/loss"]] == [0, 10, 20]  # 0: initial weights
 
 
 def test_value_the_task_rejects_is_a_config_error_without_results(tiny_config) -> None:

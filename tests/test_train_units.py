@@ -17,6 +17,7 @@ from gatebench.metrics_csv import MetricsCSVLogger
 from gatebench.optim import build_optimizer, build_scheduler
 from gatebench.records import check_record, new_record, write_json_atomic
 from gatebench.runtime import resolve_threads
+from gatebench.sweep_progress import count_jobs
 from gatebench.validation import ConfigError, validate_config
 
 
@@ -141,7 +142,8 @@ def test_experiment_quickstart_sweeps_five_cells_two_seeds_two_at_a_time() -> No
     assert cfg.hydra.mode == RunMode.MULTIRUN
     assert cfg.hydra.sweeper.params == {"variant": "rnn,lstm,peephole,cifg,gru", "seed": "0,1"}
     assert cfg.hydra.launcher._target_.endswith("JoblibLauncher") and cfg.hydra.launcher.n_jobs == 2
-    assert set(cfg.hydra.callbacks) == {"exit_status", "report", "run_location"}
+    assert set(cfg.hydra.callbacks) == {"exit_status", "report", "run_location", "sweep_progress"}
+    assert count_jobs(cfg) == 5 * 2  # the total the sweep progress lines count down from
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import struct
 from pathlib import Path
 
@@ -56,8 +57,9 @@ def _offline_run(run_dir: Path) -> tuple[str, wandb_internal_pb2.RunRecord, list
 
 
 def test_offline_wandb_one_run_per_job_with_config_and_finish(
-    tiny_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_config, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO, logger="gatebench")
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
     jobs = [  # two jobs in one process, as a reused joblib worker runs them; the first diverges
@@ -87,6 +89,19 @@ def test_offline_wandb_one_run_per_job_with_config_and_finish(
         for key in ("status", "metric", "baseline", "params", "variant", "length", "seed"):
             assert summary[key] == record[key], key
         assert len(exits) == 1  # finished exactly once
+        # the start line names the offline run's directory (for `wandb sync`)
+        (offline,) = (Path(cfg.run_dir) / "wandb").glob("offline-run-*")
+        starts = [r.getMessage() for r in caplog.records if r.getMessage().startswith("start:")]
+        assert starts[-1].endswith(f"; W&B offline {offline}")
+        # the step-0 validation (initial weights) is in the W&B history at global step 0
+        (log,) = offline.glob("run-*.wandb")
+        history = [
+            {u.key or "/".join(u.nested_key): json.loads(u.value_json) for u in r.history.item}
+            for r in read_wandb_records(log)
+            if r.WhichOneof("record_type") == "history"
+        ]
+        first_val = next(h for h in history if "val/loss" in h)
+        assert first_val["trainer/global_step"] == 0
         assert exits[0].exit_code == (1 if record["status"] == "diverged" else 0)
     assert statuses == ["diverged", "finished"]
     assert len(set(ids)) == 2

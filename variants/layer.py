@@ -52,6 +52,9 @@ class RecurrentLayer(nn.Module):
         self.recurrent_dropout = layer_options.recurrent_dropout
         self.go_backwards = layer_options.go_backwards
         self.backend = layer_options.backend
+        # the engine(s) the last forward ran ("bptt", or "triton+reference" if layers differed):
+        # what `auto` resolved to; `planned_backend()` says it before any forward
+        self.resolved_backend: str | None = None
         self.generator = layer_options.generator
         self.num_directions = 2 if self.bidirectional else 1
         self._build_parameters(layer_options.device, layer_options.dtype)
@@ -187,22 +190,24 @@ class RecurrentLayer(nn.Module):
             x = x.flip(0)
         states = self._initial_states(state, x, unbatched)
         masks = self.recurrent_dropout_masks(x.shape[1], x.dtype, x.device)
-        run = get_backend(self.backend)
-        finals = []
+        finals, engines = [], []
         layer_input = x
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(self.num_directions):
                 row = layer * self.num_directions + direction
-                out, final = run(self.cell, layer_input, states[row],
-                                 self.layer_weights(layer, direction), direction == 1,
-                                 None if masks is None else masks[row])
+                weights = self.layer_weights(layer, direction)
+                mask = None if masks is None else masks[row]
+                engines.append(self._engine(layer_input, weights, mask))
+                out, final = get_backend(engines[-1])(self.cell, layer_input, states[row],
+                                                      weights, direction == 1, mask)
                 outputs.append(out)
                 finals.append(final)
             layer_input = outputs[0] if len(outputs) == 1 else torch.cat(outputs, 2)
             if layer < self.num_layers - 1:
                 layer_input = self._layer_dropout(layer_input)
         output = layer_input
+        self.resolved_backend = "+".join(dict.fromkeys(engines))
         final_state = tuple(torch.stack([f[k] for f in finals]) for k in range(len(finals[0])))
         if unbatched:
             output = output.squeeze(1)
@@ -210,6 +215,28 @@ class RecurrentLayer(nn.Module):
         elif self.batch_first:
             output = output.transpose(0, 1)
         return output, final_state[0] if len(final_state) == 1 else final_state
+
+    def _engine(self, x: Tensor, weights: LayerWeights, mask: Tensor | None) -> str:
+        """The backend that runs one layer and direction: `backend`, or what `auto` picks."""
+        if self.backend != "auto":
+            return self.backend
+        from variants.backends.auto import resolve_auto
+
+        return resolve_auto(self.cell, x, weights, mask)
+
+    def planned_backend(self) -> str:
+        """The backend(s) `forward` will run in the current mode (train/eval) on the parameters'
+        device and dtype, as `resolved_backend` will name them; runs nothing, draws no RNG."""
+        weight = self.layer_weights(0, 0).weight_ih
+        dropout = self.training and self.recurrent_dropout > 0
+        engines = []
+        for layer in range(self.num_layers):
+            width = self.input_size if layer == 0 else self.hidden_size * self.num_directions
+            x = weight.new_zeros(1, 1, width)
+            mask = weight.new_ones(1, self.hidden_size) if dropout else None
+            for direction in range(self.num_directions):
+                engines.append(self._engine(x, self.layer_weights(layer, direction), mask))
+        return "+".join(dict.fromkeys(engines))
 
     def extra_repr(self) -> str:
         text = f"{self.variant!r}, {self.input_size}, {self.hidden_size}"

@@ -43,6 +43,20 @@ def choose_backend(cell: Cell, x: Tensor, recurrent_mask: Tensor | None) -> str:
     return first_supported(order, cell, x, recurrent_mask)
 
 
+def resolve_auto(
+    cell: Cell, x: Tensor, weights: LayerWeights, recurrent_mask: Tensor | None = None
+) -> str:
+    """The backend `auto` runs for this cell and input: `choose_backend`'s pick, or `reference`
+    where the triton probe finds a disagreement."""
+    name = choose_backend(cell, x, recurrent_mask)
+    if name == "triton":
+        from variants.backends.triton.probe import triton_disagreement
+
+        if triton_disagreement(cell, x, weights) is not None:
+            name = "reference"
+    return name
+
+
 def run_auto(
     cell: Cell,
     x: Tensor,
@@ -51,13 +65,8 @@ def run_auto(
     reverse: bool = False,
     recurrent_mask: Tensor | None = None,
 ) -> tuple[Tensor, tuple[Tensor, ...]]:
-    """Backend `auto`: dispatch to `choose_backend`'s pick."""
-    name = choose_backend(cell, x, recurrent_mask)
-    if name == "triton":
-        from variants.backends.triton.probe import triton_disagreement
-
-        if triton_disagreement(cell, x, weights) is not None:
-            name = "reference"
+    """Backend `auto`: dispatch to `resolve_auto`'s pick."""
+    name = resolve_auto(cell, x, weights, recurrent_mask)
     run = run_reference if name == "reference" else get_engine(name).run
     return run(cell, x, state, weights, reverse, recurrent_mask)
 
