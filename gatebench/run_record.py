@@ -57,7 +57,30 @@ def describe(record: dict[str, Any], task: Any, model: Any) -> None:
         baseline=float(task.baseline()),
         params=variants.count_parameters(model),
         recurrent_params=variants.count_parameters(model.layer),
+        test_lengths=list(model.test_lengths),
+        test_baselines={str(n): b for n, b in model.test_baselines.items()},
     )
+
+
+def split_test_blocks(test: dict[str, float], lengths: list[int], length: int) -> tuple[
+    dict[str, float], dict[str, dict[str, float]]
+]:
+    """The flat test metrics of `trainer.test` -> (`test`, `tests`).
+
+    `test` keeps the `test/<name>` metrics (at the training `length`); `tests` has one block
+    per test length, keyed by the length as a string, each with `test/<name>` keys (the model
+    logs length L as `test_T<L>/<name>`, see `SequenceModel.test_metric_prefix`).
+    """
+    at_length = {k: v for k, v in test.items() if k.startswith("test/")}
+    blocks: dict[str, dict[str, float]] = {}
+    for n in lengths:
+        prefix = "test/" if n == length else f"test_T{n}/"
+        block = {
+            "test/" + k.removeprefix(prefix): v for k, v in test.items() if k.startswith(prefix)
+        }
+        if block:
+            blocks[str(n)] = block
+    return at_length, blocks
 
 
 def finish_record(
@@ -68,7 +91,12 @@ def finish_record(
     tracker: Any,
     wall_time_s: float,
 ) -> None:
-    """Fill in how the run ended: status, steps, the tracked metrics and the times."""
+    """Fill in how the run ended: status, steps, the tracked metrics and the times; split the
+    test metrics into `test` (at the training length) and `tests` (one block per length)."""
+    if record.get("test_lengths"):
+        record["test"], record["tests"] = split_test_blocks(
+            record.get("test") or {}, record["test_lengths"], record["length"]
+        )
     record.update(
         status=status,
         message=message,
