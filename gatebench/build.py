@@ -65,19 +65,45 @@ def build_task_and_model(cfg: DictConfig) -> tuple[Any, Any]:
             task._check_length(length)
         except ValueError as error:
             raise ConfigError(f"data.test_lengths: {error}") from error
+    variant = OmegaConf.to_container(cfg.variant, resolve=True)
+    encoder_size = OmegaConf.select(cfg, "model.encoder_size", default=None)
+    budget = OmegaConf.select(cfg, "model.param_budget", default=None)
+    expected = None
+    if budget is not None:
+        from gatebench.param_budget import match_hidden_size
+
+        try:
+            variant["hidden_size"], expected = match_hidden_size(task, variant, budget, encoder_size)
+        except ValueError as error:
+            if str(error).startswith("is smaller"):
+                raise ConfigError(
+                    f"model.param_budget={budget} {error} for variant={cfg.variant_label}: "
+                    "expected a larger integer"
+                ) from error
+            raise config_error("variant", cfg.variant, error) from error
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     try:
         model = SequenceModel(
             task,
-            OmegaConf.to_container(cfg.variant),
+            variant,
             OmegaConf.to_container(cfg.optimizer),
             OmegaConf.to_container(cfg.scheduler) if "scheduler" in cfg else None,
-            encoder_size=OmegaConf.select(cfg, "model.encoder_size", default=None),
+            encoder_size=encoder_size,
             test_lengths=lengths,
         )
     except (ValueError, TypeError) as error:
         raise config_error("variant", cfg.variant, error) from error
+    model.param_budget = budget
+    if expected is not None and variants_count(model) != expected:
+        raise RuntimeError(f"param_budget: predicted {expected} parameters, built a different count")
     return task, model
+
+
+def variants_count(model: Any) -> int:
+    """Trainable parameters of the whole model (`variants.count_parameters`)."""
+    import variants
+
+    return variants.count_parameters(model)
 
 
 def build_datamodule(cfg: DictConfig, task: Any) -> Any:

@@ -49,6 +49,8 @@ class SequenceModel(pl.LightningModule):
         self.scheduler_cfg = dict(scheduler or {})
         options = {k: v for k, v in dict(variant).items() if k not in VARIANT_META_KEYS}
         hidden_size = int(options.pop("hidden_size"))
+        self.hidden_size = hidden_size
+        self.param_budget: int | None = None  # set by gatebench.build with model.param_budget
         width = int(encoder_size or hidden_size)
         if task.input_kind == "tokens":
             self.encoder: nn.Module = nn.Embedding(task.input_size, width)

@@ -49,6 +49,7 @@ def describe(record: dict[str, Any], task: Any, model: Any) -> None:
     """Fill in what only the built task and model know."""
     import variants
 
+    record["variant_options"]["hidden_size"] = model.hidden_size  # param_budget may choose it
     record.update(
         task={"name": task.name, "params": dict(task.params)},
         length=task.length,
@@ -57,6 +58,8 @@ def describe(record: dict[str, Any], task: Any, model: Any) -> None:
         baseline=float(task.baseline()),
         params=variants.count_parameters(model),
         recurrent_params=variants.count_parameters(model.layer),
+        hidden_size=model.hidden_size,
+        param_budget=model.param_budget,
         test_lengths=list(model.test_lengths),
         test_baselines={str(n): b for n, b in model.test_baselines.items()},
     )

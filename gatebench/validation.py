@@ -78,6 +78,10 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
         "a non-empty list of integers >= 1 (e.g. [50, 100, 250]), or null",
     ),
     "model.encoder_size": (lambda v: v is None or _positive_int(v), "an integer >= 1, or null"),
+    "model.param_budget": (
+        lambda v: v is None or _positive_int(v),
+        "an integer >= 1 (trainable parameters of the whole model), or null",
+    ),
     "threads": (lambda v: v is None or _positive_int(v), "an integer >= 1, or null"),
     "ckpt_path": (lambda v: v is None or isinstance(v, str), "null, 'last' or a checkpoint path"),
     "logger.wandb.mode": (lambda v: v in WANDB_MODES, "one of " + ", ".join(WANDB_MODES)),
