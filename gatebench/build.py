@@ -73,7 +73,8 @@ def build_task_and_model(cfg: DictConfig) -> tuple[Any, Any]:
         from gatebench.param_budget import match_hidden_size
 
         try:
-            variant["hidden_size"], expected = match_hidden_size(task, variant, budget, encoder_size)
+            hidden, expected = match_hidden_size(task, variant, budget, encoder_size)
+            variant["hidden_size"] = hidden
         except ValueError as error:
             if str(error).startswith("is smaller"):
                 raise ConfigError(
@@ -95,7 +96,7 @@ def build_task_and_model(cfg: DictConfig) -> tuple[Any, Any]:
         raise config_error("variant", cfg.variant, error) from error
     model.param_budget = budget
     if expected is not None and variants_count(model) != expected:
-        raise RuntimeError(f"param_budget: predicted {expected} parameters, built a different count")
+        raise RuntimeError(f"param_budget: predicted {expected} parameters, built another count")
     return task, model
 
 

@@ -81,7 +81,7 @@ def test_deprecated_test_length_maps_to_test_lengths_with_a_warning(tiny_config)
 @pytest.mark.parametrize(
     "override, message",
     [
-        ("data.test_lengths=[0]", r"^data.test_lengths=\[0\] is invalid: expected a non-empty list"),
+        ("data.test_lengths=[0]", r"^data.test_lengths=\[0\] is invalid: expected a non-empty"),
         ("data.test_lengths=[-3,10]", r"^data.test_lengths=\[-3, 10\] is invalid"),
         ("data.test_lengths=[]", r"^data.test_lengths=\[\] is invalid"),
         ("data.test_lengths=5", r"^data.test_lengths=5 is invalid"),
