@@ -28,10 +28,17 @@ class WriteReport(Callback):
     A report error is printed as a warning and never fails the sweep.
     """
 
-    def __init__(self, reference: str = "lstm", plots: bool = True, print_table: bool = True):
+    def __init__(
+        self,
+        reference: str = "lstm",
+        plots: bool = True,
+        print_table: bool = True,
+        select: str = "val",
+    ):
         self.reference = reference
         self.plots = plots
         self.print_table = print_table
+        self.select = select
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = OmegaConf.select(config, "hydra.sweep.dir", default=None)
@@ -49,6 +56,7 @@ class WriteReport(Callback):
                 title=f"gatebench sweep {sweep_dir}",
                 command=sweep_command(config),
                 plots=self.plots,
+                select=self.select,
             )
             if self.print_table:
                 print(markdown_tables(report.summary))

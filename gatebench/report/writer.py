@@ -85,6 +85,8 @@ def markdown_tables(summary: pd.DataFrame) -> str:
         reference = table["reference"].iloc[0]
         direction = "lower" if table["metric_mode"].iloc[0] == "min" else "higher"
         shown = display_table(table).drop(columns=["task", "T", "metric"])
+        if "selected" in table.columns:  # the setting chosen on validation (report.selection)
+            shown.insert(1, "selected on val", table["selected"].fillna("-").to_numpy())
         shown = shown.rename(columns={"mean [95% CI]": f"{metric} mean [95% CI]"})
         parts.append(f"### {task}, T = {int(length)}\n")
         if reference in set(table["variant"]):
@@ -175,8 +177,9 @@ def render_markdown(
     title: str,
     command: str | None,
     plots: Sequence[Path],
+    fair: str = "",
 ) -> str:
-    """The whole report.md text."""
+    """The whole report.md text; `fair` is the fair-comparison sections (report.fair)."""
     runs = records.runs
     head = [f"# {title}\n"]
     if command:
@@ -194,7 +197,7 @@ def render_markdown(
         "mean. Diverged and failed runs are counted but not in the statistics; the solved rate "
         "counts diverged runs as unsolved and leaves failed runs out.\n"
     )
-    body = ["## Tables\n", markdown_tables(summary), _problem_section(records)]
+    body = ["## Tables\n", markdown_tables(summary), fair, _problem_section(records)]
     notes = _mixed_options_notes(runs)
     if notes:
         body.append("## Notes\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
@@ -212,11 +215,28 @@ def write_report(
     title: str | None = None,
     command: str | None = None,
     plots: bool = True,
+    select: str = "val",
+    select_over: Sequence[str] | None = None,
 ) -> Report:
-    """Write report.md, runs.csv, summary.csv, summary.tex (and PNG/SVG plots) into out_dir."""
+    """Write report.md, runs.csv, summary.csv, summary.tex (and PNG/SVG plots) into out_dir.
+
+    Runs that differ in a swept config value are never pooled: `select="val"` keeps each
+    variant's setting chosen on validation (over `select_over`, default every swept key),
+    `select="none"` makes each setting its own row (`gatebench.report.selection`).
+    """
+    from gatebench.report.fair import fair_sections
+    from gatebench.report.selection import select as select_settings
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    summary = summarize(records.runs, reference=reference)
+    selection = select_settings(records.runs, select, list(select_over or []))
+    summary = summarize(selection.runs, reference=reference)
+    if not selection.chosen.empty:
+        summary = summary.merge(
+            selection.chosen[["task", "length", "variant", "selected"]],
+            on=["task", "length", "variant"],
+            how="left",
+        )
     files: list[Path] = []
     runs_csv, summary_csv, summary_tex = out / "runs.csv", out / "summary.csv", out / "summary.tex"
     records.runs.to_csv(runs_csv, index=False)
@@ -227,8 +247,16 @@ def write_report(
     if plots and not summary.empty:
         from gatebench.report.plots import write_plots
 
-        plot_files = write_plots(summary, records.runs, records.curves, out)
-    markdown = render_markdown(records, summary, title or "gatebench report", command, plot_files)
+        # the curves of the runs in the tables, under the tables' variant labels
+        labels = dict(zip(selection.runs["source"], selection.runs["variant"], strict=True))
+        curves = records.curves[records.curves["source"].isin(labels)]
+        curves = curves.assign(variant=curves["source"].map(labels))
+        plot_files = write_plots(summary, selection.runs, curves, out)
+    fair, fair_files = fair_sections(records.runs, selection, out, plots)
+    files += fair_files
+    markdown = render_markdown(
+        records, summary, title or "gatebench report", command, plot_files, fair
+    )
     report_md = out / "report.md"
     report_md.write_text(markdown)
     files = [report_md, *files, *plot_files]
