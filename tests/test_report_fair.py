@@ -206,6 +206,16 @@ def test_importance_gives_lr_the_largest_share_when_the_metric_depends_on_lr_alo
     assert "## Hyperparameter importance (fANOVA)" in (tmp_path / "s" / "report.md").read_text()
 
 
+def test_importance_is_undefined_not_an_error_when_the_metric_is_constant(tmp_path) -> None:
+    records = [
+        record("lstm", s, lr, 0.5, 0.5, hidden_size=h)
+        for lr in (0.001, 0.01) for h in (8, 16) for s in range(2)
+    ]  # fmt: skip
+    runs = load_runs([write(tmp_path / "s", records)]).runs
+    table = importance_table(runs, swept_keys(runs))
+    assert len(table) == 2 and table["importance"].isna().all()
+
+
 def test_length_table_reads_one_block_per_length(tmp_path) -> None:
     records = []
     for seed in range(3):

@@ -6,7 +6,8 @@ become trials of an in-memory Optuna study (`optuna.trial.create_trial`: params 
 values, value = its compared metric), and Optuna's `FanovaImportanceEvaluator` (a random forest
 fitted by scikit-learn, then fANOVA's marginal variance decomposition) gives each
 hyperparameter's share of the variance of the metric explained by main effects: Optuna
-normalises the main effects to sum to 1, so interactions are not shown. Diverged or failed runs
+normalises the main effects to sum to 1, so interactions are not shown; where the metric does
+not vary at all there is no variance to share and the shares are NaN. Diverged or failed runs
 have no metric and are not trials (they are counted). Numeric keys whose positive values span
 a factor >= 10 are given a log-scale distribution (as learning rates are swept).
 """
@@ -86,7 +87,11 @@ def importance_table(runs: pd.DataFrame, keys: list[str], seed: int = 0) -> pd.D
             usable = group[np.isfinite(pd.to_numeric(group["_value"], errors="coerce"))]
             if len(varying) < 2 or len(usable) < 2:
                 continue
-            shares = fanova_importances(usable, varying, "_value", seed=seed)
+            metric_values = pd.to_numeric(usable["_value"]).to_numpy(dtype=float)
+            if np.ptp(metric_values) == 0:  # no variance to share out: shown as "-"
+                shares = {}
+            else:
+                shares = fanova_importances(usable, varying, "_value", seed=seed)
             for key in varying:
                 rows.append(
                     {

@@ -248,7 +248,7 @@ def selection_markdown(selection: Selection) -> str:
         f"Selection axes: {axes}. For each (task, T, variant) the setting with the best median "
         "final validation metric over its seeds is selected (a diverged run counts as the worst "
         "value; failed runs are left out), and the tables report that setting's held-out test "
-        "results: the test set is never used to select.",
+        "results: the test set is never used to select.\n",
     ]
     if len(budgets) == 1:
         lines.append(
