@@ -263,3 +263,7 @@ def test_parameter_notes_say_when_counts_are_unmatched(tmp_path) -> None:
                record("rnn", 0, 0.001, 0.1, 0.1, params=3117, param_budget=3000)]  # fmt: skip
     notes = parameter_notes(load_runs([write(tmp_path / "b", matched)]).runs)
     assert notes[0].startswith("adding, T = 10: parameter-matched to model.param_budget=3000")
+    budgets = [record("lstm", 0, 0.001, 0.1, 0.1, params=3117, param_budget=3000),
+               record("gru", 0, 0.001, 0.1, 0.1, params=985, param_budget=1000)]  # fmt: skip
+    notes = parameter_notes(load_runs([write(tmp_path / "c", budgets)]).runs)
+    assert notes[0].endswith("different model.param_budget values: gru 1000, lstm 3000")

@@ -48,9 +48,16 @@ def parameter_notes(runs: pd.DataFrame) -> list[str]:
         elif counts.max() != counts.min():
             shown = ", ".join(f"{v} {int(c)}" for v, c in counts.items())
             ratio = counts.max() / counts.min()
+            if table["_budget"].notna().all():  # e.g. the budget was a selection axis
+                chosen = table.groupby("variant")["_budget"].first()
+                why = "different model.param_budget values: " + ", ".join(
+                    f"{v} {int(b)}" for v, b in chosen.items()
+                )
+            else:
+                why = "`model.param_budget=N` matches them"
             notes.append(
                 f"{task}, T = {length}: compares unmatched parameter counts ({shown}; "
-                f"{ratio:.1f}x); `model.param_budget=N` matches them"
+                f"{ratio:.1f}x); {why}"
             )
     return notes
 

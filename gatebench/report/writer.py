@@ -178,8 +178,10 @@ def render_markdown(
     command: str | None,
     plots: Sequence[Path],
     fair: str = "",
+    table_runs: pd.DataFrame | None = None,
 ) -> str:
-    """The whole report.md text; `fair` is the fair-comparison sections (report.fair)."""
+    """The whole report.md text; `fair` is the fair-comparison sections (report.fair) and
+    `table_runs` the runs the tables pool (after selection; default: every run)."""
     runs = records.runs
     head = [f"# {title}\n"]
     if command:
@@ -198,7 +200,7 @@ def render_markdown(
         "counts diverged runs as unsolved and leaves failed runs out.\n"
     )
     body = ["## Tables\n", markdown_tables(summary), fair, _problem_section(records)]
-    notes = _mixed_options_notes(runs)
+    notes = _mixed_options_notes(runs if table_runs is None else table_runs)
     if notes:
         body.append("## Notes\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
     pngs = [p for p in plots if p.suffix == ".png"]
@@ -255,7 +257,7 @@ def write_report(
     fair, fair_files = fair_sections(records.runs, selection, out, plots)
     files += fair_files
     markdown = render_markdown(
-        records, summary, title or "gatebench report", command, plot_files, fair
+        records, summary, title or "gatebench report", command, plot_files, fair, selection.runs
     )
     report_md = out / "report.md"
     report_md.write_text(markdown)
