@@ -165,6 +165,12 @@ class SequenceModel(pl.LightningModule):
         self._collect(batch, self._test_outputs[dataloader_idx])
 
     def on_test_epoch_end(self) -> None:
+        served = [bool(outputs) for outputs in self._test_outputs.values()]
+        if any(served) and not all(served):
+            raise ValueError(
+                f"the test loaders served {served.count(True)} of the model's test_lengths "
+                f"{list(self.test_lengths)}: build the datamodule with the same test_lengths"
+            )
         for index, length in enumerate(self.test_lengths):
             if self._test_outputs[index]:
                 self._score(
