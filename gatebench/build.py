@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -19,6 +20,33 @@ def config_error(group: str, node: DictConfig, error: Exception) -> ConfigError:
     return ConfigError(f"{group}={node.name}: {message}")
 
 
+def resolve_test_lengths(cfg: DictConfig, length: int) -> list[int]:
+    """The lengths a run is tested at, ascending, always including the training `length`.
+
+    `data.test_lengths=[T, 2T, 5T]` lists them; the deprecated `data.test_length=L` means
+    `data.test_lengths=[L]` (with a FutureWarning). The training length is added when missing,
+    so the `test` block of the record (the one the report compares) is always at T.
+    """
+    data = cfg.get("data") or {}
+    lengths = data.get("test_lengths")
+    single = data.get("test_length")
+    if single is not None:
+        if lengths is not None:
+            raise ConfigError(
+                "data.test_length is deprecated and cannot be combined with data.test_lengths: "
+                f"use data.test_lengths=[{single}] alone"
+            )
+        warnings.warn(
+            f"data.test_length is deprecated: use data.test_lengths=[{single}] (the `test` "
+            f"block is now at the training length; length {single} is in `tests`)",
+            FutureWarning,
+            stacklevel=2,
+        )
+        lengths = [single]
+    listed = list(lengths) if lengths is not None else []
+    return sorted({int(length), *(int(n) for n in listed)})
+
+
 def build_task_and_model(cfg: DictConfig) -> tuple[Any, Any]:
     """The task and the seeded model; a ValueError/TypeError from either is a ConfigError."""
     import pytorch_lightning as pl
@@ -31,18 +59,52 @@ def build_task_and_model(cfg: DictConfig) -> tuple[Any, Any]:
         task = tasks.build(cfg.task.name, **task_params)
     except (ValueError, TypeError) as error:
         raise config_error("task", cfg.task, error) from error
+    lengths = resolve_test_lengths(cfg, task.length)
+    for length in lengths:
+        try:
+            task._check_length(length)
+        except ValueError as error:
+            raise ConfigError(f"data.test_lengths: {error}") from error
+    variant = OmegaConf.to_container(cfg.variant, resolve=True)
+    encoder_size = OmegaConf.select(cfg, "model.encoder_size", default=None)
+    budget = OmegaConf.select(cfg, "model.param_budget", default=None)
+    expected = None
+    if budget is not None:
+        from gatebench.param_budget import match_hidden_size
+
+        try:
+            hidden, expected = match_hidden_size(task, variant, budget, encoder_size)
+            variant["hidden_size"] = hidden
+        except ValueError as error:
+            if str(error).startswith("is smaller"):
+                raise ConfigError(
+                    f"model.param_budget={budget} {error} for variant={cfg.variant_label}: "
+                    "expected a larger integer"
+                ) from error
+            raise config_error("variant", cfg.variant, error) from error
     pl.seed_everything(cfg.seed, workers=True, verbose=False)
     try:
         model = SequenceModel(
             task,
-            OmegaConf.to_container(cfg.variant),
+            variant,
             OmegaConf.to_container(cfg.optimizer),
             OmegaConf.to_container(cfg.scheduler) if "scheduler" in cfg else None,
-            encoder_size=OmegaConf.select(cfg, "model.encoder_size", default=None),
+            encoder_size=encoder_size,
+            test_lengths=lengths,
         )
     except (ValueError, TypeError) as error:
         raise config_error("variant", cfg.variant, error) from error
+    model.param_budget = budget
+    if expected is not None and variants_count(model) != expected:
+        raise RuntimeError(f"param_budget: predicted {expected} parameters, built another count")
     return task, model
+
+
+def variants_count(model: Any) -> int:
+    """Trainable parameters of the whole model (`variants.count_parameters`)."""
+    import variants
+
+    return variants.count_parameters(model)
 
 
 def build_datamodule(cfg: DictConfig, task: Any) -> Any:
@@ -50,6 +112,9 @@ def build_datamodule(cfg: DictConfig, task: Any) -> Any:
     import tasks
 
     data = cfg.data
+    with warnings.catch_warnings():  # the deprecation was already said by build_task_and_model
+        warnings.simplefilter("ignore", FutureWarning)
+        lengths = resolve_test_lengths(cfg, task.length)
     return tasks.TaskDataModule(
         task,
         batch_size=data.batch_size,
@@ -57,5 +122,5 @@ def build_datamodule(cfg: DictConfig, task: Any) -> Any:
         test_size=data.test_size,
         seed=cfg.seed,
         train_size=data.get("train_size"),
-        test_length=data.get("test_length"),
+        test_lengths=lengths,
     )

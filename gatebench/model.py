@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -28,6 +28,10 @@ class SequenceModel(pl.LightningModule):
 
     `variant` is the variant config (`name`, `hidden_size`, options for `variants.build`);
     `optimizer` and `scheduler` are the matching config sections (see gatebench.optim).
+    `test_lengths` are the lengths of the datamodule's test loaders, in their order (default:
+    the task's length): each is scored, and its `norm_loss` normalised, with the task's
+    baseline *at that length*; the block at the task's length is logged as `test/<name>`,
+    another length L as `test_T<L>/<name>` (`test_metric_prefix`).
     """
 
     def __init__(
@@ -37,6 +41,7 @@ class SequenceModel(pl.LightningModule):
         optimizer: Mapping[str, Any],
         scheduler: Mapping[str, Any] | None = None,
         encoder_size: int | None = None,
+        test_lengths: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         self.task = task
@@ -44,6 +49,8 @@ class SequenceModel(pl.LightningModule):
         self.scheduler_cfg = dict(scheduler or {})
         options = {k: v for k, v in dict(variant).items() if k not in VARIANT_META_KEYS}
         hidden_size = int(options.pop("hidden_size"))
+        self.hidden_size = hidden_size
+        self.param_budget: int | None = None  # set by gatebench.build with model.param_budget
         width = int(encoder_size or hidden_size)
         if task.input_kind == "tokens":
             self.encoder: nn.Module = nn.Embedding(task.input_size, width)
@@ -55,7 +62,14 @@ class SequenceModel(pl.LightningModule):
         directions = 2 if getattr(self.layer, "bidirectional", False) else 1
         self.readout = nn.Linear(directions * hidden_size, task.output_size)
         self.baseline = float(task.baseline())
+        self.test_lengths: tuple[int, ...] = tuple(
+            int(n) for n in (test_lengths if test_lengths is not None else [task.length])
+        )
+        # The trivial baseline at each test length (it depends on the length for some tasks,
+        # e.g. copy with loss_on=all: K ln(alphabet) / (T + 2K)).
+        self.test_baselines = {n: float(task.baseline(n)) for n in self.test_lengths}
         self._eval_outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self._test_outputs: dict[int, list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Predictions for a batch-first input: `(n, output_size)` for readout `last`,
@@ -93,21 +107,38 @@ class SequenceModel(pl.LightningModule):
             total = torch.linalg.vector_norm(torch.stack(norms), 2)
             self.log("train/grad_norm", total, on_step=True, on_epoch=False)
 
-    def _collect(self, batch: tuple[torch.Tensor, ...]) -> None:
+    def _collect(
+        self,
+        batch: tuple[torch.Tensor, ...],
+        into: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None,
+    ) -> None:
         x, y, mask = batch
-        self._eval_outputs.append((self(x).detach(), y, mask))
+        (self._eval_outputs if into is None else into).append((self(x).detach(), y, mask))
 
-    def _score(self, split: str) -> dict[str, float]:
-        """Task metrics over the whole split at once (exact, not a mean of batch means)."""
-        pred = torch.cat([p for p, _, _ in self._eval_outputs])
-        y = torch.cat([t for _, t, _ in self._eval_outputs])
-        mask = torch.cat([m for _, _, m in self._eval_outputs])
-        self._eval_outputs.clear()
+    def _score(
+        self,
+        split: str,
+        outputs: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] | None = None,
+        baseline: float | None = None,
+    ) -> dict[str, float]:
+        """Task metrics over the whole split at once (exact, not a mean of batch means);
+        `norm_loss` = loss / `baseline` (default: the baseline at the task's length)."""
+        outputs = self._eval_outputs if outputs is None else outputs
+        pred = torch.cat([p for p, _, _ in outputs])
+        y = torch.cat([t for _, t, _ in outputs])
+        mask = torch.cat([m for _, _, m in outputs])
+        outputs.clear()
         metrics = {k: float(v) for k, v in self.task.metrics(pred, y, mask).items()}
-        metrics["norm_loss"] = metrics["loss"] / self.baseline
+        metrics["norm_loss"] = metrics["loss"] / (self.baseline if baseline is None else baseline)
         scored = {f"{split}/{k}": v for k, v in metrics.items()}
-        self.log_dict(scored, on_step=False, on_epoch=True)
+        # Logged at epoch end: with several test loaders no `/dataloader_idx_N` suffix is wanted
+        # (each length has its own prefix instead).
+        self.log_dict(scored, on_step=False, on_epoch=True, add_dataloader_idx=False)
         return scored
+
+    def test_metric_prefix(self, length: int) -> str:
+        """`test` for the task's own length, `test_T<length>` for another test length."""
+        return "test" if length == self.task.length else f"test_T{length}"
 
     def on_validation_epoch_start(self) -> None:
         self._eval_outputs.clear()
@@ -121,13 +152,32 @@ class SequenceModel(pl.LightningModule):
             raise DivergedError(f"non-finite val/loss at step {self.global_step}")
 
     def on_test_epoch_start(self) -> None:
-        self._eval_outputs.clear()
+        self._test_outputs = {i: [] for i in range(len(self.test_lengths))}
 
-    def test_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
-        self._collect(batch)
+    def test_step(
+        self, batch: tuple[torch.Tensor, ...], batch_idx: int, dataloader_idx: int = 0
+    ) -> None:
+        if dataloader_idx not in self._test_outputs:
+            raise ValueError(
+                f"test loader {dataloader_idx} has no length: the model was built with "
+                f"test_lengths={list(self.test_lengths)} (one per test loader)"
+            )
+        self._collect(batch, self._test_outputs[dataloader_idx])
 
     def on_test_epoch_end(self) -> None:
-        self._score("test")
+        served = [bool(outputs) for outputs in self._test_outputs.values()]
+        if any(served) and not all(served):
+            raise ValueError(
+                f"the test loaders served {served.count(True)} of the model's test_lengths "
+                f"{list(self.test_lengths)}: build the datamodule with the same test_lengths"
+            )
+        for index, length in enumerate(self.test_lengths):
+            if self._test_outputs[index]:
+                self._score(
+                    self.test_metric_prefix(length),
+                    self._test_outputs[index],
+                    self.test_baselines[length],
+                )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """Keep torch's global RNG (dropout masks draw from it) so a resumed run continues the

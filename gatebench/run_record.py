@@ -49,6 +49,7 @@ def describe(record: dict[str, Any], task: Any, model: Any) -> None:
     """Fill in what only the built task and model know."""
     import variants
 
+    record["variant_options"]["hidden_size"] = model.hidden_size  # param_budget may choose it
     record.update(
         task={"name": task.name, "params": dict(task.params)},
         length=task.length,
@@ -57,7 +58,32 @@ def describe(record: dict[str, Any], task: Any, model: Any) -> None:
         baseline=float(task.baseline()),
         params=variants.count_parameters(model),
         recurrent_params=variants.count_parameters(model.layer),
+        hidden_size=model.hidden_size,
+        param_budget=model.param_budget,
+        test_lengths=list(model.test_lengths),
+        test_baselines={str(n): b for n, b in model.test_baselines.items()},
     )
+
+
+def split_test_blocks(test: dict[str, float], lengths: list[int], length: int) -> tuple[
+    dict[str, float], dict[str, dict[str, float]]
+]:
+    """The flat test metrics of `trainer.test` -> (`test`, `tests`).
+
+    `test` keeps the `test/<name>` metrics (at the training `length`); `tests` has one block
+    per test length, keyed by the length as a string, each with `test/<name>` keys (the model
+    logs length L as `test_T<L>/<name>`, see `SequenceModel.test_metric_prefix`).
+    """
+    at_length = {k: v for k, v in test.items() if k.startswith("test/")}
+    blocks: dict[str, dict[str, float]] = {}
+    for n in lengths:
+        prefix = "test/" if n == length else f"test_T{n}/"
+        block = {
+            "test/" + k.removeprefix(prefix): v for k, v in test.items() if k.startswith(prefix)
+        }
+        if block:
+            blocks[str(n)] = block
+    return at_length, blocks
 
 
 def finish_record(
@@ -69,7 +95,13 @@ def finish_record(
     wall_time_s: float,
 ) -> None:
     """Fill in how the run ended: status, the step it reached (a diverged or failed run's too),
-    the tracked metrics and the times (`wall_time_s` summed over every process of the run)."""
+    the tracked metrics and the times (`wall_time_s` summed over every process of the run);
+    split the test metrics into `test` (at the training length) and `tests` (one block per
+    length)."""
+    if record.get("test_lengths"):
+        record["test"], record["tests"] = split_test_blocks(
+            record.get("test") or {}, record["test_lengths"], record["length"]
+        )
     record.update(
         status=status,
         message=message,

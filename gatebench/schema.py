@@ -61,6 +61,14 @@ EXTRA_KEYS = (
     "ended_at",
     "diagnostics",
     "segments",
+    # length generalisation: the tested lengths, the trivial baseline at each, one test block
+    # per length ({"<L>": {"test/<name>": value}}; `test` is the block at `length`)
+    "test_lengths",
+    "test_baselines",
+    "tests",
+    # parameter matching (model.param_budget): the budget, and the hidden size it chose
+    "param_budget",
+    "hidden_size",
 )
 
 

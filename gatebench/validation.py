@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 SCHEDULES = ("constant", "cosine")
@@ -23,6 +23,10 @@ def _is_int(value: Any) -> bool:
 
 def _is_number(value: Any) -> bool:
     return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def _is_list(value: Any) -> bool:
+    return isinstance(value, list | tuple | ListConfig)
 
 
 def _positive_int(v: Any) -> bool:
@@ -65,13 +69,24 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.val_size": (_positive_int, "an integer >= 1"),
     "data.test_size": (_positive_int, "an integer >= 1"),
     "data.train_size": (lambda v: v is None or _positive_int(v), "an integer >= 1, or null"),
-    "data.test_length": (lambda v: v is None or _positive_int(v), "an integer >= 1, or null"),
+    "data.test_length": (
+        lambda v: v is None or _positive_int(v),
+        "an integer >= 1, or null (deprecated: use data.test_lengths)",
+    ),
+    "data.test_lengths": (
+        lambda v: v is None or (_is_list(v) and len(v) > 0 and all(_positive_int(n) for n in v)),
+        "a non-empty list of integers >= 1 (e.g. [50, 100, 250]), or null",
+    ),
     "model.encoder_size": (lambda v: v is None or _positive_int(v), "an integer >= 1, or null"),
     "trainer.enable_progress_bar": (
         lambda v: v is None or isinstance(v, bool),
         "true, false, or null (a bar when stdout is a terminal)",
     ),
     "progress_every_s": (_positive_number, "a number > 0 (seconds)"),
+    "model.param_budget": (
+        lambda v: v is None or _positive_int(v),
+        "an integer >= 1 (trainable parameters of the whole model), or null",
+    ),
     "threads": (lambda v: v is None or _positive_int(v), "an integer >= 1, or null"),
     "ckpt_path": (lambda v: v is None or isinstance(v, str), "null, 'last' or a checkpoint path"),
     "diagnostics.enabled": (lambda v: isinstance(v, bool), "true or false"),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytorch_lightning as pl
@@ -44,9 +44,14 @@ class TaskDataModule(pl.LightningDataModule):
     batches a straight run would. It never ends: stop training with `max_steps` and validate
     every N steps (`val_check_interval=N`, `check_val_every_n_epoch=None`).
 
-    Validation (`val_size` sequences) and test (`test_size`, at `test_length`, default the
-    task's length) sets are fixed tensors drawn from their own seed streams, which no training
-    seed can equal. Loaders use `batch_size=None` and no workers: data is generated in-process.
+    Validation (`val_size` sequences, at the task's length) and test sets are fixed tensors
+    drawn from their own seed streams, which no training seed can equal. There is one test set
+    (`test_size` sequences) per length in `test_lengths` (default: the task's length alone;
+    `test_length=L` is the same as `test_lengths=[L]`): the set at the task's length is item 0
+    of the test stream, the set at another length L is item L, so it is the same set whatever
+    length a run trained at. With several lengths `test_dataloader` returns one loader per
+    length, in the order of `test_lengths`. Loaders use `batch_size=None` and no workers: data
+    is generated in-process.
     """
 
     def __init__(
@@ -59,6 +64,7 @@ class TaskDataModule(pl.LightningDataModule):
         train_size: int | None = None,
         test_length: int | None = None,
         start_step: int = 0,
+        test_lengths: Sequence[int] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(task, Task):
@@ -72,18 +78,46 @@ class TaskDataModule(pl.LightningDataModule):
         if train_size is not None:
             train_size = check_int("TaskDataModule", "train_size", train_size, low=self.batch_size)
         self.train_size = train_size
-        self.test_length = task.length if test_length is None else task._check_length(test_length)
+        if test_length is not None and test_lengths is not None:
+            raise ValueError("give test_lengths or test_length (a single length), not both")
+        if test_lengths is None:
+            test_lengths = [task.length if test_length is None else test_length]
+        if isinstance(test_lengths, str | bytes) or not isinstance(test_lengths, Sequence):
+            raise ValueError(f"test_lengths must be a list of lengths, got {test_lengths!r}")
+        if not test_lengths:
+            raise ValueError("test_lengths must name at least one length, got []")
+        checked = [task._check_length(length) for length in test_lengths]
+        if len(set(checked)) != len(checked):
+            raise ValueError(f"test_lengths has a repeated length: {checked}")
+        self.test_lengths: tuple[int, ...] = tuple(checked)
         self._sets: dict[str, Batch] = {}
 
     # -- the data --------------------------------------------------------------------------------
 
+    @property
+    def test_length(self) -> int:
+        """The first test length (the only one unless `test_lengths` names several)."""
+        return self.test_lengths[0]
+
+    def test_set(self, length: int) -> Batch:
+        """The fixed test set `(x, y, mask)` at `length` (one of `test_lengths`)."""
+        if length not in self.test_lengths:
+            raise ValueError(f"length {length!r} is not one of test_lengths {self.test_lengths}")
+        key = f"test@{length}"
+        if key not in self._sets:
+            index = 0 if length == self.task.length else length
+            generator = stream_generator(self.seed, "test", index)
+            self._sets[key] = self.task.batch(self.test_size, generator, length=length)
+        return self._sets[key]
+
     def fixed_set(self, split: str) -> Batch:
-        """The whole fixed set `(x, y, mask)` of `split`: "val", "test" or "train_set"."""
+        """The whole fixed set `(x, y, mask)` of `split`: "val", "test" (at the first test
+        length) or "train_set"."""
+        if split == "test":
+            return self.test_set(self.test_length)
         if split not in self._sets:
             if split == "val":
                 size, length = self.val_size, self.task.length
-            elif split == "test":
-                size, length = self.test_size, self.test_length
             elif split == "train_set" and self.train_size is not None:
                 size, length = self.train_size, self.task.length
             else:
@@ -122,7 +156,8 @@ class TaskDataModule(pl.LightningDataModule):
         if stage in (None, "fit", "validate"):
             self.fixed_set("val")
         if stage in (None, "test"):
-            self.fixed_set("test")
+            for length in self.test_lengths:
+                self.test_set(length)
         if self.train_size is not None and stage in (None, "fit"):
             self.fixed_set("train_set")
 
@@ -133,11 +168,12 @@ class TaskDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> DataLoader:
         return self._fixed_loader("val")
 
-    def test_dataloader(self) -> DataLoader:
-        return self._fixed_loader("test")
+    def test_dataloader(self) -> DataLoader | list[DataLoader]:
+        loaders = [self._fixed_loader(self.test_set(length)) for length in self.test_lengths]
+        return loaders[0] if len(loaders) == 1 else loaders
 
-    def _fixed_loader(self, split: str) -> DataLoader:
-        x, y, mask = self.fixed_set(split)
+    def _fixed_loader(self, split: str | Batch) -> DataLoader:
+        x, y, mask = self.fixed_set(split) if isinstance(split, str) else split
         step = self.batch_size
         chunks = [
             (x[i : i + step], y[i : i + step], mask[i : i + step]) for i in range(0, len(x), step)

@@ -7,6 +7,10 @@
   recurrent matrix R_k satisfies R_k^T R_k = I. (Keras makes the whole (H, G*H) matrix
   orthogonal instead; per block is the common research practice and keeps every gate's R a
   rotation.)
+- ``identity``: each H-row gate block is the identity (``torch.nn.init.eye_``; ones on the
+  diagonal of a non-square block). As ``recurrent_initializer`` with ReLU and zero biases it is
+  the IRNN of Le, Jaitly & Hinton 2015 ("A simple way to initialize recurrent networks of
+  rectified linear units"): R = I, so h_t = relu(W x_t + h_{t-1}) starts as an accumulator.
 - ``zeros``.
 - ``chrono`` (biases only; Tallec & Ollivier 2018, "Can recurrent neural networks warp time?"):
   b_f = log(u), u ~ U[1, T_max - 1] per unit, b_i = -b_f, other biases 0; written into ``bias_ih``
@@ -22,7 +26,9 @@ import math
 import torch
 from torch import Tensor
 
-WEIGHT_INITIALIZERS: tuple[str, ...] = ("torch", "glorot_uniform", "orthogonal", "zeros")
+WEIGHT_INITIALIZERS: tuple[str, ...] = (
+    "torch", "glorot_uniform", "orthogonal", "identity", "zeros",
+)
 BIAS_INITIALIZERS: tuple[str, ...] = ("torch", "zeros", "chrono")
 
 
@@ -38,6 +44,9 @@ def init_weight(tensor: Tensor, scheme: str, hidden_size: int,
     elif scheme == "orthogonal":
         for block in tensor.split(hidden_size, dim=0):
             torch.nn.init.orthogonal_(block, generator=generator)
+    elif scheme == "identity":
+        for block in tensor.split(hidden_size, dim=0):
+            torch.nn.init.eye_(block)
     elif scheme == "zeros":
         tensor.zero_()
     else:

@@ -37,6 +37,21 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="Holm family: study (default: every comparison in the report) or table",
     )
     parser.add_argument("--no-plots", action="store_true", help="tables only")
+    parser.add_argument(
+        "--select",
+        default="val",
+        choices=("val", "none"),
+        help="val: per variant, keep the swept setting with the best median validation metric "
+        "(default); none: every setting is its own row",
+    )
+    parser.add_argument(
+        "--select-over",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="selection axis, a swept config key such as optimizer.lr (repeatable; default: "
+        "every swept key)",
+    )
     return parser.parse_args(argv)
 
 
@@ -87,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             command=args.command,
             plots=not args.no_plots,
             family=args.family,
+            select=args.select,
+            select_over=args.select_over,
         )
     except ValueError as error:
         print(f"gatebench.report: error: {error}", file=sys.stderr)

@@ -34,11 +34,13 @@ class WriteReport(Callback):
         plots: bool = True,
         print_table: bool = True,
         family: str = "study",
+        select: str = "val",
     ):
         self.reference = reference
         self.family = family
         self.plots = plots
         self.print_table = print_table
+        self.select = select
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = OmegaConf.select(config, "hydra.sweep.dir", default=None)
@@ -57,6 +59,7 @@ class WriteReport(Callback):
                 command=sweep_command(config),
                 plots=self.plots,
                 family=self.family,
+                select=self.select,
             )
             if self.print_table:
                 print(markdown_tables(report.summary))

@@ -148,6 +148,8 @@ def markdown_tables(summary: pd.DataFrame) -> str:
         reference = table["reference"].iloc[0]
         direction = "lower" if table["metric_mode"].iloc[0] == "min" else "higher"
         shown = display_table(table).drop(columns=["task", "T", "metric"])
+        if "selected" in table.columns:  # the setting chosen on validation (report.selection)
+            shown.insert(1, "selected on val", table["selected"].fillna("-").to_numpy())
         shown = shown.rename(columns={"mean [95%]": f"{metric} mean [95%]"})
         parts.append(f"### {task}, T = {int(length)}\n")
         parts.append(winner_line(table) + "\n")

@@ -103,6 +103,29 @@ def _task_name(task: Any) -> str | None:
     return task
 
 
+def test_blocks(record: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(`test` at the training length, `tests` one block per length) of a record.
+
+    A record written before `tests` existed keeps its one block in `test`; if its config set
+    `data.test_length` to another length L, that block is at L and its `test/norm_loss` was
+    divided by the baseline at the training length (the bug fixed with `tests`): the block is
+    moved to `tests["L"]` without its norm_loss, and `test` is empty (the report then compares
+    validation values), rather than a wrong number.
+    """
+    test = dict(record.get("test") or {})
+    tests = record.get("tests")
+    if isinstance(tests, Mapping):
+        return test, {str(k): dict(v) for k, v in tests.items() if isinstance(v, Mapping)}
+    config = record.get("config") if isinstance(record.get("config"), Mapping) else {}
+    data = config.get("data") if isinstance(config.get("data"), Mapping) else {}
+    other = data.get("test_length")
+    length = record.get("length")
+    if other is None or length is None or int(other) == int(length) or not test:
+        return test, ({str(length): test} if test and length is not None else {})
+    moved = {k: v for k, v in test.items() if k != "test/norm_loss"}
+    return {}, {str(int(other)): moved}
+
+
 def row_from_record(record: Mapping[str, Any], source: str) -> dict[str, Any]:
     """One tidy row from a `results.json` dict: coordinates, status, the final primary metric.
 
@@ -110,12 +133,13 @@ def row_from_record(record: Mapping[str, Any], source: str) -> dict[str, Any]:
     `norm_loss` (lower is better). `norm_loss` falls back to `final["val/norm_loss"]`.
     `variant` is the run's label (`variant_label` of the record or its config, e.g. `lstm_fb1`)
     and `variant_name` the registry cell. Columns from `final` and `test` keep their names
-    (`val/mse`, `test/mse`), `best` ones get a `best:` prefix, and the resolved
-    config is flattened into `config.*` columns.
+    (`val/mse`, `test/mse`), `best` ones get a `best:` prefix, each test length's block
+    becomes `tests.<L>.test/<name>` columns (`test_blocks`), and the resolved config is
+    flattened into `config.*` columns.
     """
     final = dict(record.get("final") or {})
     best = dict(record.get("best") or {})
-    test = dict(record.get("test") or {})
+    test, tests = test_blocks(record)
     metric = record.get("metric") or "norm_loss"
     mode = record.get("metric_mode") or "min"
     if not record.get("metric"):
@@ -168,6 +192,9 @@ def row_from_record(record: Mapping[str, Any], source: str) -> dict[str, Any]:
     row.update({key: _finite_or_none(value) for key, value in final.items()})
     row.update({f"best:{key}": _finite_or_none(value) for key, value in best.items()})
     row.update({key: _finite_or_none(value) for key, value in test.items()})
+    for test_length, block in tests.items():
+        row.update({f"tests.{test_length}.{k}": _finite_or_none(v) for k, v in block.items()})
+    row["param_budget"] = record.get("param_budget")
     row.update(_flatten("versions", record.get("versions")))
     row.update(_flatten("config", record.get("config")))
     return row

@@ -175,8 +175,11 @@ def render_markdown(
     command: str | None,
     plots: Sequence[Path],
     ranking: pd.DataFrame | None = None,
+    fair: str = "",
+    table_runs: pd.DataFrame | None = None,
 ) -> str:
-    """The whole report.md text."""
+    """The whole report.md text; `fair` is the fair-comparison sections (report.fair) and
+    `table_runs` the runs the tables pool (after selection; default: every run)."""
     runs = records.runs
     head = [f"# {title}\n"]
     if command:
@@ -185,11 +188,11 @@ def render_markdown(
     head.append(f"Made by `python -m gatebench.report` on {made} from {len(runs)} run(s).\n")
     head.append(provenance(runs))
     head.append(METHOD.format(min_runs=BOOTSTRAP_MIN_RUNS))
-    body = ["## Tables\n", markdown_tables(summary)]
+    body = ["## Tables\n", markdown_tables(summary), fair]
     if ranking is not None:
         body.append(ranking_section(ranking))
     body += [family_section(summary), _problem_section(records)]
-    notes = _mixed_options_notes(runs)
+    notes = _mixed_options_notes(runs if table_runs is None else table_runs)
     if notes:
         body.append("## Notes\n\n" + "\n".join(f"- {n}" for n in notes) + "\n")
     pngs = [p for p in plots if p.suffix == ".png"]
@@ -207,14 +210,31 @@ def write_report(
     command: str | None = None,
     plots: bool = True,
     family: str = "study",
+    select: str = "val",
+    select_over: Sequence[str] | None = None,
 ) -> Report:
     """Write report.md, runs.csv, summary.csv, ranking.csv, summary.tex (and PNG/SVG plots)
-    into out_dir; p-values are Holm-adjusted over `family` (`study` or `table`)."""
+    into out_dir; p-values are Holm-adjusted over `family` (`study` or `table`).
+
+    Runs that differ in a swept config value are never pooled: `select="val"` keeps each
+    variant's setting chosen on validation (over `select_over`, default every swept key),
+    `select="none"` makes each setting its own row (`gatebench.report.selection`).
+    """
+    from gatebench.report.fair import fair_sections
+    from gatebench.report.selection import select as select_settings
+
     check_family(family)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    summary = summarize(records.runs, reference=reference, family=family)
-    ranking = overall_ranking(summary, records.runs)
+    selection = select_settings(records.runs, select, list(select_over or []))
+    summary = summarize(selection.runs, reference=reference, family=family)
+    if not selection.chosen.empty:
+        summary = summary.merge(
+            selection.chosen[["task", "length", "variant", "selected"]],
+            on=["task", "length", "variant"],
+            how="left",
+        )
+    ranking = overall_ranking(summary, selection.runs)
     files: list[Path] = []
     runs_csv, summary_csv, summary_tex = out / "runs.csv", out / "summary.csv", out / "summary.tex"
     ranking_csv = out / "ranking.csv"
@@ -228,10 +248,17 @@ def write_report(
         from gatebench.report.diagnostics_plots import write_diagnostics_plots
         from gatebench.report.plots import write_plots
 
-        plot_files = write_plots(summary, records.runs, records.curves, out)
-        plot_files += write_diagnostics_plots(records.runs, out)
+        # the curves of the runs in the tables, under the tables' variant labels
+        labels = dict(zip(selection.runs["source"], selection.runs["variant"], strict=True))
+        curves = records.curves[records.curves["source"].isin(labels)]
+        curves = curves.assign(variant=curves["source"].map(labels))
+        plot_files = write_plots(summary, selection.runs, curves, out)
+        plot_files += write_diagnostics_plots(selection.runs, out)
+    fair, fair_files = fair_sections(records.runs, selection, out, plots)
+    files += fair_files
     markdown = render_markdown(
-        records, summary, title or "gatebench report", command, plot_files, ranking
+        records, summary, title or "gatebench report", command, plot_files, ranking, fair,
+        selection.runs,
     )
     report_md = out / "report.md"
     report_md.write_text(markdown)
