@@ -54,6 +54,7 @@ def diagnose_run(run_dir: str | Path, batch_size: int = 64) -> dict[str, Any]:
     """Diagnose one finished run; returns the summary also written into its results.json."""
     from omegaconf import OmegaConf
 
+    from gatebench.build import build_task_and_model
     from gatebench.diagnostics.snapshot import fixed_batch, marked_positions, snapshot
     from gatebench.diagnostics.store import (
         DIAGNOSTICS_FILE,
@@ -61,7 +62,6 @@ def diagnose_run(run_dir: str | Path, batch_size: int = 64) -> dict[str, Any]:
         write_npz_atomic,
     )
     from gatebench.records import write_json_atomic
-    from gatebench.train import _build
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
@@ -69,7 +69,7 @@ def diagnose_run(run_dir: str | Path, batch_size: int = 64) -> dict[str, Any]:
     record = _load_record(run_dir)
     state_dict, ckpt_step = _load_weights(run_dir)
     cfg = OmegaConf.create(record["config"])
-    task, model = _build(cfg)  # seeds exactly as training did: the initial weights
+    task, model = build_task_and_model(cfg)  # seeds exactly as training did: the initial weights
     batch = fixed_batch(task, batch_size)
     shots = [snapshot(model, task, batch, 0, "init")]
     try:

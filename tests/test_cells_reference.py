@@ -57,7 +57,7 @@ def test_elman_equation() -> None:
 
 def test_lstm_pointwise_is_step_given_the_recurrent_projection() -> None:
     """Backends call `pointwise(xp, h R^T, carry, extra)`; for every LSTM preset but fgr it is
-    the same math as the reference `step` (fgr needs its previous gates and refuses)."""
+    the same math as the reference `step` (fgr's previous gates included)."""
     from variants.cell import StepWeights
 
     g = torch.Generator().manual_seed(9)
@@ -69,14 +69,6 @@ def test_lstm_pointwise_is_step_given_the_recurrent_projection() -> None:
         h, c = (torch.randn(BATCH, HIDDEN, dtype=DT, generator=g) for _ in range(2))
         carry = cell.initial_carry((h, c))
         with torch.no_grad():
-            if name == "fgr":
-                try:
-                    cell.pointwise(xp, h @ w.weight_hh.t(), carry, weights.extra)
-                except NotImplementedError as error:
-                    assert "fgr" in str(error) and "step()" in str(error)
-                else:
-                    raise AssertionError("fgr's pointwise must refuse")
-                continue
             by_step = cell.step(xp, h, carry, weights)
             by_pointwise = cell.pointwise(xp, h @ w.weight_hh.t(), carry, weights.extra)
         for a, b in zip(by_step, by_pointwise, strict=True):

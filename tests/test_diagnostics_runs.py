@@ -131,7 +131,6 @@ def test_bad_diagnostics_settings_are_refused_naming_the_key(tiny_config, key, v
 
 @pytest.mark.slow  # a W&B offline run: ~20-90 s on a loaded 2-core machine
 def test_wandb_gets_the_scalars_at_each_snapshot_and_the_figure(tiny_config, tmp_path) -> None:
-    pytest.importorskip("wandb")
     from test_train_wandb import read_wandb_records
 
     run_dir = tmp_path / "wb"

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.skipif(shutil.which(os.environ.get("CC", "cc")) is None
 # truncate it, then run the bptt backend, which loads the library, against the reference.
 SCRIPT = """
 import warnings, torch, variants
-from variants.backends import bptt_native
+from variants.backends.bptt import native as bptt_native
 library = bptt_native.build()
 size = library.stat().st_size
 library.write_bytes(library.read_bytes()[: size // 3])

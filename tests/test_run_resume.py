@@ -93,7 +93,6 @@ def test_results_json_has_the_mode_of_the_other_files(tiny_config) -> None:
 
 
 def test_wandb_step_equals_metrics_csv_step(tiny_config, monkeypatch) -> None:
-    pytest.importorskip("wandb")
     from test_train_wandb import read_wandb_records
 
     monkeypatch.setenv("WANDB_MODE", "offline")

@@ -7,23 +7,24 @@ import pytest
 import torch
 
 import variants
-from variants.backends import BACKENDS, get_backend, register_backend
+from variants.backends import BACKENDS, Engine, get_engine, register_backend
 
 
 @pytest.fixture
 def spied() -> dict[str, int]:
-    """Wrap the real `bptt` and `reference` backends to count their calls."""
+    """Wrap the real `bptt` and `reference` backends to count their calls (their `supports`
+    kept as is)."""
     calls = {"bptt": 0, "reference": 0}
     originals = {name: BACKENDS[name] for name in calls}
 
     def spy(name):
-        real = get_backend(name)
+        real = get_engine(name)
 
         def run(*args):
             calls[name] += 1
-            return real(*args)
+            return real.run(*args)
 
-        return run
+        return Engine(run, real.supports)
 
     for name in calls:
         register_backend(name, spy(name))

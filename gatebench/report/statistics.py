@@ -157,6 +157,8 @@ def mann_whitney_p(values: Sequence[float], reference: Sequence[float]) -> float
     a, b = finite(values), finite(reference)
     if a.size == 0 or b.size == 0:
         return math.nan
+    if min(a.size, b.size) < 2:  # scipy's permutation test needs two runs a side
+        return float(stats.mannwhitneyu(a, b, alternative="two-sided", method="exact").pvalue)
     if math.comb(a.size + b.size, a.size) <= EXACT_MWU_MAX_PARTITIONS:
         method = stats.PermutationMethod(
             n_resamples=EXACT_MWU_MAX_PARTITIONS, rng=np.random.default_rng(BOOTSTRAP_SEED)

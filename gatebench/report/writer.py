@@ -253,7 +253,7 @@ def write_report(
         curves = records.curves[records.curves["source"].isin(labels)]
         curves = curves.assign(variant=curves["source"].map(labels))
         plot_files = write_plots(summary, selection.runs, curves, out)
-        plot_files += write_diagnostics_plots(selection.runs, out)
+        plot_files += write_diagnostics_plots(records.runs, out)
     fair, fair_files = fair_sections(records.runs, selection, out, plots)
     files += fair_files
     markdown = render_markdown(
