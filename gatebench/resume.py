@@ -123,9 +123,12 @@ def _refuse_changed(previous: Any, config: dict[str, Any], run_dir: Path) -> Non
 
 
 def _is_final(record: dict[str, Any], cfg: DictConfig) -> bool:
-    """A final status, and a `finished` run went as far as `trainer.max_steps` asks."""
+    """A final status, and a `finished` run went as far as `trainer.max_steps` asks or was
+    stopped by the plateau rule (more steps would not be taken: the rule's state is restored)."""
     status = record.get("status")
     if status not in FINAL_STATUSES:
         return False
+    if record.get("stopped_by") == "plateau":
+        return True
     steps = record.get("steps")
     return status != "finished" or (isinstance(steps, int) and steps >= cfg.trainer.max_steps)

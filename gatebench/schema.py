@@ -61,6 +61,8 @@ EXTRA_KEYS = (
     "ended_at",
     "diagnostics",
     "segments",
+    # why training ended: solved | plateau | max_steps (null for diverged and failed runs)
+    "stopped_by",
     # length generalisation: the tested lengths, the trivial baseline at each, one test block
     # per length ({"<L>": {"test/<name>": value}}; `test` is the block at `length`)
     "test_lengths",

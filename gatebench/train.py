@@ -136,6 +136,7 @@ def _run(
     from gatebench.diagnostics.callback import diagnostics_callbacks, diagnostics_summary
     from gatebench.loggers import build_loggers, finish_wandb
     from gatebench.model import DivergedError
+    from gatebench.plateau import plateau_callback, stopped_by
     from gatebench.progress import run_progress
     from gatebench.records import RESULTS_FILE, write_json_atomic
     from gatebench.run_history import RunHistory
@@ -161,6 +162,9 @@ def _run(
         loggers = build_loggers(cfg.get("logger"), run_dir, config, plan.resume_step)
         progress = run_progress(cfg, record, loggers)
         callbacks = [tracker, history, *diagnostics_callbacks(cfg, task)]
+        plateau = plateau_callback(cfg)
+        if plateau is not None:
+            callbacks.append(plateau)
         trainer = build_trainer(cfg, callbacks, loggers, progress)
         record["test"] = fit_and_test(
             cfg, task, model, trainer, tracker, plan.resume_from, progress
@@ -177,6 +181,7 @@ def _run(
     step = trainer.global_step if trainer is not None else plan.resume_step or 0
     record["segments"] = history.segments(step)
     finish_record(record, status, message, step, tracker, history.wall_time_s(step))
+    record["stopped_by"] = stopped_by(cfg, trainer, record["steps_to_solve"], status)
     record["diagnostics"] = diagnostics_summary(trainer)
     record["backend"] = progress.backend if progress else None  # what `auto` resolved to
     # Every record field but the config (already the run config) goes to the W&B summary, so
@@ -188,7 +193,8 @@ def _run(
         for logger in loggers:
             logger.finalize(status)
         write_json_atomic(run_dir / RESULTS_FILE, record)
-    log.info("%s after %d steps -> %s", status, record["steps"], run_dir)
+    why = f" (stopped by {record['stopped_by']})" if record["stopped_by"] else ""
+    log.info("%s after %d steps%s -> %s", status, record["steps"], why, run_dir)
     return record
 
 

@@ -89,6 +89,11 @@ _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     ),
     "threads": (lambda v: v is None or _positive_int(v), "an integer >= 1, or null"),
     "ckpt_path": (lambda v: v is None or isinstance(v, str), "null, 'last' or a checkpoint path"),
+    "plateau.patience": (
+        lambda v: v is None or _positive_int(v),
+        "an integer >= 1 (validations without improvement before stopping), or null (off)",
+    ),
+    "plateau.min_delta": (_non_negative_number, "a number >= 0 (a change of val/norm_loss)"),
     "diagnostics.enabled": (lambda v: isinstance(v, bool), "true or false"),
     "diagnostics.every": (lambda v: v is None or _positive_int(v), "an integer >= 1, or null"),
     "diagnostics.batch_size": (_positive_int, "an integer >= 1"),

@@ -267,3 +267,23 @@ def test_parameter_notes_say_when_counts_are_unmatched(tmp_path) -> None:
                record("gru", 0, 0.001, 0.1, 0.1, params=985, param_budget=1000)]  # fmt: skip
     notes = parameter_notes(load_runs([write(tmp_path / "c", budgets)]).runs)
     assert notes[0].endswith("different model.param_budget values: gru 1000, lstm 3000")
+
+
+def test_selection_compares_settings_on_the_seeds_they_share(tmp_path) -> None:
+    # lstm: lr 3e-3 has val 0.05 on the tuning seeds 0-2 and 0.50 on evaluation seeds 3-6 run
+    # after it was chosen; lr 1e-2 has 0.10 on seeds 0-2. Over all its runs 3e-3's median is
+    # 0.50 (worse than 0.10); on the shared seeds 0-2 it is 0.05: it stays the selected one.
+    records = [record("lstm", s, 0.01, 0.10, 0.10) for s in range(3)]
+    records += [record("lstm", s, 0.003, 0.05, 0.05) for s in range(3)]
+    records += [record("lstm", s, 0.003, 0.50, 0.50) for s in range(3, 7)]
+    runs = load_runs([write(tmp_path / "s", records)]).runs
+    selection = select(runs)
+    row = selection.chosen.iloc[0]
+    assert row["selected"] == "optimizer.lr=0.003"
+    assert row["val_median"] == pytest.approx(0.05)
+    assert (row["tuning_seeds"], row["n_seeds"]) == (3, 7)
+    assert sorted(selection.runs["seed"]) == list(range(7))  # every evaluation seed is reported
+    assert main([str(tmp_path / "s"), "--no-plots"]) == 0
+    assert "compared on the seeds every setting was run with" in (
+        tmp_path / "s" / "report.md"
+    ).read_text()

@@ -154,6 +154,15 @@ def _median_score(group: pd.DataFrame, mode: str) -> float:
     return float(pd.Series(values).median())
 
 
+def tuning_seeds(group: pd.DataFrame) -> set:
+    """The seeds every setting of one (task, length, variant) was run with: selection scores
+    each setting on these only, so a setting given extra (evaluation) seeds after it was chosen
+    is compared on the same seeds as the others. All seeds when no seed is shared."""
+    per_setting = [set(runs_of["seed"]) for _, runs_of in group.groupby("_setting", sort=True)]
+    shared = set.intersection(*per_setting) if per_setting else set()
+    return shared or set(group["seed"])
+
+
 def select(runs: pd.DataFrame, mode: str = "val", over: list[str] | None = None) -> Selection:
     """Select each variant's setting on validation (`mode="val"`), or keep every setting as its
     own row (`mode="none"`). `over` names the selection axes (default: every swept key).
@@ -177,8 +186,9 @@ def select(runs: pd.DataFrame, mode: str = "val", over: list[str] | None = None)
     for (task, length, variant), group in labelled.groupby(TABLE_KEYS, sort=True, dropna=False):
         mode_of = str(group["metric_mode"].dropna().iloc[0]) if group["metric_mode"].notna().any() \
             else "min"
+        tuning = tuning_seeds(group)
         scores = {
-            setting: _median_score(runs_of, mode_of)
+            setting: _median_score(runs_of[runs_of["seed"].isin(tuning)], mode_of)
             for setting, runs_of in group.groupby("_setting", sort=True)
         }
         finite = {s: v for s, v in scores.items() if not math.isnan(v)}
@@ -199,6 +209,7 @@ def select(runs: pd.DataFrame, mode: str = "val", over: list[str] | None = None)
                 "val_median": scores[best],
                 "n_settings": len(scores),
                 "n_seeds": len(selected),
+                "tuning_seeds": len(tuning),
                 "settings": {s: scores[s] for s in sorted(scores)},
             }
         )
@@ -250,6 +261,12 @@ def selection_markdown(selection: Selection) -> str:
         "value; failed runs are left out), and the tables report that setting's held-out test "
         "results: the test set is never used to select.\n",
     ]
+    if (chosen["tuning_seeds"] < chosen["n_seeds"]).any():
+        lines.append(
+            "Settings are compared on the seeds every setting was run with (`tuning seeds`); "
+            "the selected setting's further seeds were run after it was chosen and enter the "
+            "tables only.\n"
+        )
     if len(budgets) == 1:
         lines.append(
             f"Budget: every variant was given {budgets[0]} setting(s) of {axes} per task and "
@@ -271,6 +288,7 @@ def selection_markdown(selection: Selection) -> str:
                 for m, v in zip(chosen["val_metric"], chosen["val_median"], strict=True)
             ],
             "settings tried": chosen["n_settings"],
+            "tuning seeds": chosen["tuning_seeds"],
             "runs (seeds)": chosen["n_seeds"],
         }
     )

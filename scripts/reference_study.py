@@ -1,0 +1,230 @@
+"""The reference study (results/reference_study/): tune, select on validation, then add seeds.
+
+    python scripts/reference_study.py                  # run (or resume) the whole study
+    python scripts/reference_study.py --dry-run        # print the sweeps it would launch
+    python scripts/reference_study.py --only how_far   # one question's chains
+
+Every (cell, task) is a *chain* of Hydra multiruns into one sweep directory (the settings shared
+by every run are `conf/experiment/reference_study.yaml`):
+
+1. tune: every length of the chain x learning rates 0.001, 0.003, 0.01 x seeds 0, 1;
+2. select: per (task, T, cell) the learning rate with the best median final validation metric
+   on those seeds (`gatebench.report.selection`, the report's own rule: the test set is never
+   read);
+3. evaluate: seeds 2, 3, 4 at the selected learning rate, so the tables hold 5 seeds per cell.
+
+Two chains run at a time (one job each, one torch thread: the 2-core machine's two cores).
+Every job skips when its run directory already holds a final record and resumes from its
+`last.ckpt` otherwise, so re-running this command after an interruption finishes the study and
+re-running it on a complete study launches no training. At the end it writes the report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SWEEP_DIR = REPO / "results" / "reference_study"
+LRS = (0.001, 0.003, 0.01)
+TUNING_SEEDS = (0, 1)
+EVALUATION_SEEDS = (2, 3, 4)
+# Each invocation writes no sweep-level report or tally: two run at once into one directory,
+# and the study writes its report once at the end.
+QUIET = ["~hydra.callbacks.report", "~hydra.callbacks.sweep_progress"]
+REPORT_ARGS = ["--select", "val", "--select-over", "optimizer.lr", "--reference", "lstm"]
+
+
+@dataclass(frozen=True)
+class Chain:
+    """One cell on one task at several lengths: tuned, selected and evaluated together."""
+
+    question: str
+    variant: str  # a conf/variant preset
+    task: str
+    lengths: tuple[int, ...]
+    extra: tuple[str, ...] = field(default=())  # further overrides (e.g. a label, a budget)
+    label: str | None = None  # the record's variant when `extra` relabels it
+
+    @property
+    def name(self) -> str:
+        return f"{self.label or self.variant}-{self.task}"
+
+
+def param_matched_budget() -> int:
+    """Trainable parameters of the whole LSTM model (H = 32) on adding: the RNN's budget."""
+    from hydra import compose, initialize_config_dir
+
+    import variants
+    from gatebench.build import build_task_and_model
+
+    overrides = ["experiment=reference_study", "variant=lstm", "task=adding", "run_dir=/tmp/x"]
+    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
+        cfg = compose("train", overrides=overrides)
+    _, model = build_task_and_model(cfg)
+    return variants.count_parameters(model)
+
+
+def chains() -> list[Chain]:
+    """The study's design, in the order it runs (the most important questions first)."""
+    core = ("rnn", "lstm", "gru")
+    adding, copy = (100, 200, 400), (50, 100, 200)
+    budget = param_matched_budget()
+    return [
+        *(Chain("how_far", v, "adding", adding) for v in core),
+        *(Chain("how_far", v, "copy_k4", copy) for v in core),
+        *(Chain("rnn_init", v, "adding", adding) for v in ("rnn_orth", "irnn")),
+        *(Chain("fair_lstm", v, "copy_k4", (100, 200)) for v in ("lstm_fb1", "lstm_chrono")),
+        Chain(
+            "param_matched", "rnn", "adding", (100,),
+            extra=("++variant.label=rnn_pm", f"model.param_budget={budget}"), label="rnn_pm",
+        ),
+        *(Chain("greff", v, "adding", (200,)) for v in ("peephole", "cifg", "nfg", "noaf")),
+        *(Chain("greff", v, "copy_k4", (50,)) for v in ("peephole", "cifg", "nfg", "noaf")),
+    ]  # fmt: skip
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the repository when inside it (the records then hold relative dirs)."""
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
+def sweep_command(chain: Chain, sweep_dir: Path, lengths, lrs, seeds) -> list[str]:
+    """The `gatebench.train` multirun of `chain` at these lengths, learning rates and seeds."""
+    return [
+        sys.executable, "-m", "gatebench.train", "-m", "experiment=reference_study",
+        f"variant={chain.variant}", f"task={chain.task}",
+        f"task.length={','.join(str(n) for n in lengths)}",
+        f"optimizer.lr={','.join(str(x) for x in lrs)}",
+        f"seed={','.join(str(s) for s in seeds)}",
+        f"hydra.sweep.dir={_shown(sweep_dir)}", *chain.extra, *QUIET,
+    ]  # fmt: skip
+
+
+def selected_lrs(chain: Chain, sweep_dir: Path) -> dict[int, float]:
+    """Per length of `chain`, the learning rate the report's selection rule picks from the
+    tuning runs (seeds 0 and 1 of every learning rate)."""
+    from gatebench.report import load_runs
+    from gatebench.report.selection import select
+
+    runs = load_runs([sweep_dir]).runs
+    label = chain.label or chain.variant
+    mine = runs[
+        (runs["variant"] == label)
+        & (runs["task"] == chain.task)
+        & runs["length"].isin(chain.lengths)
+        & runs["seed"].isin(TUNING_SEEDS)
+    ]
+    missing = len(chain.lengths) * len(LRS) * len(TUNING_SEEDS) - len(mine)
+    if missing:
+        raise RuntimeError(f"{chain.name}: {missing} tuning run(s) have no record; see its log")
+    chosen = select(mine, mode="val", over=["optimizer.lr"]).chosen
+    return {
+        int(row.length): float(row.selected.split("=", 1)[1]) for row in chosen.itertuples()
+    }
+
+
+class Study:
+    """Runs the chains two at a time; one log file per chain in the sweep directory."""
+
+    def __init__(self, sweep_dir: Path, dry_run: bool) -> None:
+        self.sweep_dir = sweep_dir
+        self.dry_run = dry_run
+        self.lock = threading.Lock()
+        self.failed: list[str] = []
+        self.started = time.time()
+
+    def say(self, text: str) -> None:
+        line = f"[{time.strftime('%H:%M:%S')} +{(time.time() - self.started) / 60:.1f} min] {text}"
+        with self.lock:
+            print(line, flush=True)
+            if not self.dry_run:
+                with open(self.sweep_dir / "study.log", "a") as log:
+                    log.write(line + "\n")
+
+    def launch(self, chain: Chain, phase: str, command: list[str]) -> bool:
+        shown = " ".join(command[2:])
+        if self.dry_run:
+            print(f"{chain.name} {phase}: python {shown}")
+            return True
+        log_path = self.sweep_dir / f"study-{chain.name}.log"
+        with open(log_path, "a") as log:
+            log.write(f"\n### {phase}: python {shown}\n")
+            log.flush()
+            code = subprocess.call(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+        if code != 0:
+            self.failed.append(f"{chain.name} {phase} (exit {code}, see {log_path.name})")
+        return code == 0
+
+    def run_chain(self, chain: Chain) -> None:
+        self.say(f"{chain.name}: tuning {len(chain.lengths) * len(LRS) * 2} runs")
+        tune = sweep_command(chain, self.sweep_dir, chain.lengths, LRS, TUNING_SEEDS)
+        self.launch(chain, "tune", tune)
+        if self.dry_run:
+            lrs = {n: "<selected>" for n in chain.lengths}
+        else:
+            try:
+                lrs = selected_lrs(chain, self.sweep_dir)
+            except RuntimeError as error:
+                self.failed.append(str(error))
+                self.say(f"{chain.name}: {error}")
+                return
+        self.say(f"{chain.name}: selected " + ", ".join(f"T={n}: lr {x}" for n, x in lrs.items()))
+        by_lr: dict = {}
+        for length, lr in lrs.items():
+            by_lr.setdefault(lr, []).append(length)
+        for lr, lengths in sorted(by_lr.items(), key=lambda kv: str(kv[0])):
+            command = sweep_command(chain, self.sweep_dir, lengths, [lr], EVALUATION_SEEDS)
+            self.launch(chain, f"evaluate lr={lr}", command)
+        self.say(f"{chain.name}: done")
+
+    def report(self) -> int:
+        command = [sys.executable, "-m", "gatebench.report", str(self.sweep_dir), *REPORT_ARGS,
+                   "--title", "Reference study: how far back each cell remembers",
+                   "--command", "python scripts/reference_study.py"]  # fmt: skip
+        if self.dry_run:
+            print("report: python " + " ".join(command[2:]))
+            return 0
+        self.say("writing the report")
+        return subprocess.call(command, cwd=REPO)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sweep-dir", type=Path, default=SWEEP_DIR)
+    parser.add_argument("--jobs", type=int, default=2, help="chains run at once (default 2)")
+    parser.add_argument("--only", nargs="*", help="questions (or chain names) to run")
+    parser.add_argument("--dry-run", action="store_true", help="print the sweeps, run nothing")
+    parser.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    args = parser.parse_args(argv)
+    todo = chains()
+    if args.only:
+        known = {c.question for c in todo} | {c.name for c in todo}
+        unknown = sorted(set(args.only) - known)
+        if unknown:
+            parser.error(f"--only {' '.join(unknown)}: expected any of {', '.join(sorted(known))}")
+        todo = [c for c in todo if c.question in args.only or c.name in args.only]
+    sweep_dir = args.sweep_dir.resolve()
+    sweep_dir.mkdir(parents=True, exist_ok=True)
+    study = Study(sweep_dir, args.dry_run)
+    study.say(f"{len(todo)} chains into {sweep_dir}, {args.jobs} at a time")
+    with ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        list(pool.map(study.run_chain, todo))
+    code = 0 if args.no_report else study.report()
+    for failure in study.failed:
+        study.say(f"FAILED: {failure}")
+    study.say(f"finished: {len(study.failed)} failure(s)")
+    return 1 if study.failed or code else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
