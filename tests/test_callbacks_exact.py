@@ -135,3 +135,14 @@ def test_best_keeps_the_first_of_equal_values() -> None:
         _validate(tracker, 20, {metric: 0.25, "val/loss": 2.0})  # a tie is not an improvement
         assert tracker.best == {metric: 0.25, "val/loss": 1.0}
         assert tracker.final == {metric: 0.25, "val/loss": 2.0} and tracker.final_step == 20
+
+
+def test_the_solved_line_names_the_step_and_the_metric(caplog) -> None:
+    # what a user watching the log reads: the step and the value that met the criterion
+    tracker = SolvedTracker(tasks.build("adding", length=20))
+    with caplog.at_level("INFO", logger="gatebench"):
+        _validate(tracker, 100, {"val/mse": 0.02, "val/tol_acc": 0.5})  # not solved: no line
+        assert not [r for r in caplog.records if "solved" in r.getMessage()]
+        _validate(tracker, 200, {"val/mse": 0.00125, "val/tol_acc": 0.5})
+    lines = [r.getMessage() for r in caplog.records if "solved" in r.getMessage()]
+    assert lines == ["solved at step 200 (val/mse=0.00125)"]
