@@ -39,12 +39,15 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
         "tests/test_tasks_api.py", "tests/test_tasks_baselines.py",
         "tests/test_tasks_targets.py", "tests/test_tasks_datamodule.py",
         "tests/test_tasks_solved_rules.py", "tests/test_tasks_params_and_streams.py",
+        "tests/test_tasks_sampling_exact.py", "tests/test_tasks_relevant_positions.py",
     ]),
     "statistics": (["gatebench/report/statistics.py"], [
         "tests/test_report_statistics.py", "tests/test_report_statistics_edges.py",
     ]),
     "tables": (["gatebench/report/tables.py"], [
         "tests/test_report_statistics.py", "tests/test_report_solved_counts.py",
+        "tests/test_report_survival.py", "tests/test_report_fair.py",
+        "tests/test_report_bad_records.py",
     ]),
     "callbacks": (["gatebench/callbacks.py"], [
         "tests/test_train_units.py", "tests/test_callbacks_exact.py",

@@ -178,6 +178,7 @@ def row_from_record(record: Mapping[str, Any], source: str) -> dict[str, Any]:
         "baseline": _finite_or_none(record.get("baseline")),
         "steps": record.get("steps"),
         "steps_to_solve": _finite_or_none(record.get("steps_to_solve")),
+        "stopped_by": record.get("stopped_by"),
         "params": _finite_or_none(record.get("params")),
         "recurrent_params": _finite_or_none(record.get("recurrent_params")),
         "wall_time_s": _finite_or_none(record.get("wall_time_s")),

@@ -213,8 +213,8 @@ def write_report(
     select: str = "val",
     select_over: Sequence[str] | None = None,
 ) -> Report:
-    """Write report.md, runs.csv, summary.csv, ranking.csv, summary.tex (and PNG/SVG plots)
-    into out_dir; p-values are Holm-adjusted over `family` (`study` or `table`).
+    """Write report.md, runs.csv, summary.csv, ranking.csv, summary.tex, stopping.csv (and
+    PNG/SVG plots) into out_dir; p-values are Holm-adjusted over `family` (`study` or `table`).
 
     Runs that differ in a swept config value are never pooled: `select="val"` keeps each
     variant's setting chosen on validation (over `select_over`, default every swept key),
@@ -222,6 +222,7 @@ def write_report(
     """
     from gatebench.report.fair import fair_sections
     from gatebench.report.selection import select as select_settings
+    from gatebench.report.stopping import stopping_markdown, stopping_table
 
     check_family(family)
     out = Path(out_dir)
@@ -256,6 +257,11 @@ def write_report(
         plot_files += write_diagnostics_plots(records.runs, out)
     fair, fair_files = fair_sections(records.runs, selection, out, plots)
     files += fair_files
+    endings = stopping_table(selection.runs, records.curves)
+    if not endings.empty:
+        endings.to_csv(out / "stopping.csv", index=False)
+        files.append(out / "stopping.csv")
+        fair = "\n".join(p for p in (fair, stopping_markdown(endings)) if p)
     markdown = render_markdown(
         records, summary, title or "gatebench report", command, plot_files, ranking, fair,
         selection.runs,
