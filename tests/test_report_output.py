@@ -128,7 +128,7 @@ def test_cli_default_out_is_report_for_run_dirs(sweep, tmp_path, monkeypatch, ca
     monkeypatch.chdir(tmp_path)
     assert main([str(sweep.root / "0"), str(sweep.root / "1"), "--no-plots"]) == 0
     assert (tmp_path / "report" / "report.md").is_file()
-    assert "wrote 6 files to report" in capsys.readouterr().out
+    assert "wrote 7 files to report" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -69,3 +69,23 @@ def test_report_has_the_section(sweep: Path) -> None:
     assert "## How runs ended" in text and "Such runs here: 2." in text
     line = next(x for x in text.splitlines() if x.startswith("| adding") and "2/3" in x)
     assert line.rstrip().endswith("0.111 |")
+
+
+def test_cost_reads_step_time_from_the_logged_speed_and_run_time_from_the_records(
+    tmp_path: Path,
+) -> None:
+    from gatebench.report.cost import cost_table
+
+    root = tmp_path / "c"
+    for seed, (rates, wall) in enumerate((([40.0, 50.0, 60.0], 30.0), ([20.0, 25.0], 10.0))):
+        _run(root, f"r{seed}", seed, [1.0, 0.9, 0.8], "max_steps")
+        record = json.loads((root / f"r{seed}" / "results.json").read_text())
+        (root / f"r{seed}" / "results.json").write_text(json.dumps({**record, "wall_time_s": wall}))
+        lines = ["step,train/steps_per_sec"] + [f"{10 * (i + 1)},{r}" for i, r in enumerate(rates)]
+        (root / f"r{seed}" / "metrics.csv").write_text("\n".join(lines) + "\n")
+    records = load_runs([root])
+    row = cost_table(records.runs, records.curves).iloc[0]
+    # per run 1000 / median rate: 1000/50 = 20 ms and 1000/22.5 = 44.4 ms; median of the two
+    assert row["ms_per_step"] == pytest.approx((20.0 + 1000 / 22.5) / 2)
+    assert row["run_s_median"] == pytest.approx(20.0) and row["run_s_total"] == pytest.approx(40.0)
+    assert row["params"] == 100 and row["runs"] == 2

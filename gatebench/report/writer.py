@@ -213,13 +213,14 @@ def write_report(
     select: str = "val",
     select_over: Sequence[str] | None = None,
 ) -> Report:
-    """Write report.md, runs.csv, summary.csv, ranking.csv, summary.tex, stopping.csv (and
-    PNG/SVG plots) into out_dir; p-values are Holm-adjusted over `family` (`study` or `table`).
+    """Write report.md, runs.csv, summary.csv, ranking.csv, summary.tex, stopping.csv, cost.csv
+    (and PNG/SVG plots) into out_dir; p-values are Holm-adjusted over `family` (`study` or `table`).
 
     Runs that differ in a swept config value are never pooled: `select="val"` keeps each
     variant's setting chosen on validation (over `select_over`, default every swept key),
     `select="none"` makes each setting its own row (`gatebench.report.selection`).
     """
+    from gatebench.report.cost import cost_markdown, cost_table
     from gatebench.report.fair import fair_sections
     from gatebench.report.selection import select as select_settings
     from gatebench.report.stopping import stopping_markdown, stopping_table
@@ -262,6 +263,11 @@ def write_report(
         endings.to_csv(out / "stopping.csv", index=False)
         files.append(out / "stopping.csv")
         fair = "\n".join(p for p in (fair, stopping_markdown(endings)) if p)
+    costs = cost_table(selection.runs, records.curves)
+    if not costs.empty:
+        costs.to_csv(out / "cost.csv", index=False)
+        files.append(out / "cost.csv")
+        fair = "\n".join(p for p in (fair, cost_markdown(costs)) if p)
     markdown = render_markdown(
         records, summary, title or "gatebench report", command, plot_files, ranking, fair,
         selection.runs,
