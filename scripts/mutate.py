@@ -48,6 +48,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
         "tests/test_report_statistics.py", "tests/test_report_solved_counts.py",
         "tests/test_report_survival.py", "tests/test_report_fair.py",
         "tests/test_report_bad_records.py", "tests/test_report_effects.py",
+        "tests/test_report_problem_runs.py",
     ]),
     "callbacks": (["gatebench/callbacks.py"], [
         "tests/test_train_units.py", "tests/test_callbacks_exact.py",
