@@ -101,7 +101,9 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-def sweep_command(chain: Chain, sweep_dir: Path, lengths, lrs, seeds) -> list[str]:
+def sweep_command(
+    chain: Chain, sweep_dir: Path, lengths, lrs, seeds, overrides: tuple[str, ...] = ()
+) -> list[str]:
     """The `gatebench.train` multirun of `chain` at these lengths, learning rates and seeds."""
     return [
         sys.executable, "-m", "gatebench.train", "-m", "experiment=reference_study",
@@ -109,7 +111,7 @@ def sweep_command(chain: Chain, sweep_dir: Path, lengths, lrs, seeds) -> list[st
         f"task.length={','.join(str(n) for n in lengths)}",
         f"optimizer.lr={','.join(str(x) for x in lrs)}",
         f"seed={','.join(str(s) for s in seeds)}",
-        f"hydra.sweep.dir={_shown(sweep_dir)}", *chain.extra, *QUIET,
+        f"hydra.sweep.dir={_shown(sweep_dir)}", *chain.extra, *overrides, *QUIET,
     ]  # fmt: skip
 
 
@@ -139,9 +141,10 @@ def selected_lrs(chain: Chain, sweep_dir: Path) -> dict[int, float]:
 class Study:
     """Runs the chains two at a time; one log file per chain in the sweep directory."""
 
-    def __init__(self, sweep_dir: Path, dry_run: bool) -> None:
+    def __init__(self, sweep_dir: Path, dry_run: bool, overrides: tuple[str, ...] = ()) -> None:
         self.sweep_dir = sweep_dir
         self.dry_run = dry_run
+        self.overrides = overrides
         self.lock = threading.Lock()
         self.failed: list[str] = []
         self.started = time.time()
@@ -170,7 +173,9 @@ class Study:
 
     def run_chain(self, chain: Chain) -> None:
         self.say(f"{chain.name}: tuning {len(chain.lengths) * len(LRS) * 2} runs")
-        tune = sweep_command(chain, self.sweep_dir, chain.lengths, LRS, TUNING_SEEDS)
+        tune = sweep_command(
+            chain, self.sweep_dir, chain.lengths, LRS, TUNING_SEEDS, self.overrides
+        )
         self.launch(chain, "tune", tune)
         if self.dry_run:
             lrs = {n: "<selected>" for n in chain.lengths}
@@ -186,7 +191,9 @@ class Study:
         for length, lr in lrs.items():
             by_lr.setdefault(lr, []).append(length)
         for lr, lengths in sorted(by_lr.items(), key=lambda kv: str(kv[0])):
-            command = sweep_command(chain, self.sweep_dir, lengths, [lr], EVALUATION_SEEDS)
+            command = sweep_command(
+                chain, self.sweep_dir, lengths, [lr], EVALUATION_SEEDS, self.overrides
+            )
             self.launch(chain, f"evaluate lr={lr}", command)
         self.say(f"{chain.name}: done")
 
@@ -208,6 +215,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="questions (or chain names) to run")
     parser.add_argument("--dry-run", action="store_true", help="print the sweeps, run nothing")
     parser.add_argument("--no-report", action="store_true", help="skip the report at the end")
+    parser.add_argument(
+        "--override", action="append", default=[], metavar="KEY=VALUE",
+        help="a Hydra override added to every sweep (repeatable), e.g. trainer=gpu",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     todo = chains()
     if args.only:
@@ -218,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         todo = [c for c in todo if c.question in args.only or c.name in args.only]
     sweep_dir = args.sweep_dir.resolve()
     sweep_dir.mkdir(parents=True, exist_ok=True)
-    study = Study(sweep_dir, args.dry_run)
+    study = Study(sweep_dir, args.dry_run, tuple(args.override))
     study.say(f"{len(todo)} chains into {sweep_dir}, {args.jobs} at a time")
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         list(pool.map(study.run_chain, todo))
