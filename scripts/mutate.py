@@ -52,6 +52,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ]),
     "callbacks": (["gatebench/callbacks.py"], [
         "tests/test_train_units.py", "tests/test_callbacks_exact.py",
+        "tests/test_train_runs.py",  # the logging hooks, under a real Trainer
     ]),
     "model": (["gatebench/model.py"], [
         "tests/test_train_units.py", "tests/test_model_wiring.py",
