@@ -59,7 +59,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
         # the Lightning hooks (validation, test, checkpoint, optimizer wiring) run only under a
         # real Trainer: short in-process training runs
         "tests/test_train_runs.py", "tests/test_length_generalisation.py",
-        "tests/test_run_resume.py", "tests/test_learning.py",
+        "tests/test_run_resume.py", "tests/test_learning.py", "tests/test_model_hooks.py",
     ]),
 }
 # Left out of the lists above: tests that run subprocesses (the CLI; mutmut's trampolines do not
