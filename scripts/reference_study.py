@@ -115,6 +115,15 @@ def sweep_command(
     ]  # fmt: skip
 
 
+def recorded_task_name(preset: str) -> str:
+    """The task name records carry for a `conf/task` preset (`copy_k4` records say `copy`)."""
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):
+        cfg = compose("train", overrides=[f"task={preset}", "run_dir=/tmp/x"])
+    return str(cfg.task.name)
+
+
 def selected_lrs(chain: Chain, sweep_dir: Path) -> dict[int, float]:
     """Per length of `chain`, the learning rate the report's selection rule picks from the
     tuning runs (seeds 0 and 1 of every learning rate)."""
@@ -125,7 +134,7 @@ def selected_lrs(chain: Chain, sweep_dir: Path) -> dict[int, float]:
     label = chain.label or chain.variant
     mine = runs[
         (runs["variant"] == label)
-        & (runs["task"] == chain.task)
+        & (runs["task"] == recorded_task_name(chain.task))
         & runs["length"].isin(chain.lengths)
         & runs["seed"].isin(TUNING_SEEDS)
     ]
