@@ -32,13 +32,15 @@ def plateau_callback(cfg: Any) -> Any | None:
     )
 
 
-def stopped_by(cfg: Any, trainer: Any, steps_to_solve: int | None, status: str) -> str | None:
+def stopped_by(trainer: Any, steps_to_solve: int | None, status: str) -> str | None:
     """Why training ended: `solved`, `plateau`, `max_steps`, or None (diverged, failed)."""
     if status not in ("solved", "finished"):
         return None
     if steps_to_solve is not None:
         return "solved"
+    from pytorch_lightning.callbacks import EarlyStopping
+
     for callback in getattr(trainer, "callbacks", None) or []:
-        if type(callback).__name__ == "EarlyStopping" and callback.wait_count >= callback.patience:
+        if isinstance(callback, EarlyStopping) and callback.wait_count >= callback.patience:
             return "plateau"
     return "max_steps"

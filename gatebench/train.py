@@ -181,7 +181,7 @@ def _run(
     step = trainer.global_step if trainer is not None else plan.resume_step or 0
     record["segments"] = history.segments(step)
     finish_record(record, status, message, step, tracker, history.wall_time_s(step))
-    record["stopped_by"] = stopped_by(cfg, trainer, record["steps_to_solve"], status)
+    record["stopped_by"] = stopped_by(trainer, record["steps_to_solve"], status)
     record["diagnostics"] = diagnostics_summary(trainer)
     record["backend"] = progress.backend if progress else None  # what `auto` resolved to
     # Every record field but the config (already the run config) goes to the W&B summary, so

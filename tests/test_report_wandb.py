@@ -22,6 +22,7 @@ RESULTS = {
     "message": None,
     "steps": 1200,
     "steps_to_solve": 1100,
+    "stopped_by": "solved",
     "metric": "mse",
     "metric_mode": "min",
     "baseline": 0.16667,

@@ -27,6 +27,7 @@ RECORD_FIELDS = (
     "message",
     "steps",
     "steps_to_solve",
+    "stopped_by",
     "metric",
     "metric_mode",
     "baseline",
