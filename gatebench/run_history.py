@@ -13,6 +13,12 @@ import pytorch_lightning as pl
 from gatebench.run_record import utc_now
 
 
+def total_wall_time_s(segments: list[dict[str, Any]]) -> float:
+    """The summed wall time of `segments` (pass the very list a record keeps, so the total and
+    its parts come from one clock reading)."""
+    return round(sum(float(s.get("wall_time_s") or 0.0) for s in segments), 3)
+
+
 class RunHistory(pl.Callback):
     """Checkpoint state `{"config": ..., "segments": [...]}`; a segment is one process's
     `{pid, host, started_at, ended_at, steps: [first, last], wall_time_s}`."""
@@ -48,7 +54,7 @@ class RunHistory(pl.Callback):
     def wall_time_s(self, step: int | None = None) -> float:
         """The run's wall time over all its processes (each up to its last checkpoint, this one
         up to now)."""
-        return round(sum(float(s.get("wall_time_s") or 0.0) for s in self.segments(step)), 3)
+        return total_wall_time_s(self.segments(step))
 
     def state_dict(self) -> dict[str, Any]:
         return {"config": self.config, "segments": self.segments()}

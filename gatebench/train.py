@@ -139,7 +139,7 @@ def _run(
     from gatebench.plateau import plateau_callback, stopped_by
     from gatebench.progress import run_progress
     from gatebench.records import RESULTS_FILE, write_json_atomic
-    from gatebench.run_history import RunHistory
+    from gatebench.run_history import RunHistory, total_wall_time_s
     from gatebench.run_record import describe, finish_record, start_record
 
     runtime.quiet_lightning()  # again: importing Lightning resets its loggers' levels
@@ -180,7 +180,7 @@ def _run(
         log.exception("failed")
     step = trainer.global_step if trainer is not None else plan.resume_step or 0
     record["segments"] = history.segments(step)
-    finish_record(record, status, message, step, tracker, history.wall_time_s(step))
+    finish_record(record, status, message, step, tracker, total_wall_time_s(record["segments"]))
     record["stopped_by"] = stopped_by(trainer, record["steps_to_solve"], status)
     record["diagnostics"] = diagnostics_summary(trainer)
     record["backend"] = progress.backend if progress else None  # what `auto` resolved to
