@@ -13,6 +13,10 @@ by every run are `conf/experiment/reference_study.yaml`):
    read);
 3. evaluate: seeds 2, 3, 4 at the selected learning rate, so the tables hold 5 seeds per cell.
 
+Then the budget check (`longer_budget`): the copy runs of the gated cells were still learning
+at 6000 steps, so their selected settings at copy T = 100 run again, seeds 0-4, with a
+20000-step budget into `results/reference_study_long/`, which gets its own report.
+
 Two chains run at a time (one job each, one torch thread: the 2-core machine's two cores).
 Every job skips when its run directory already holds a final record and resumes from its
 `last.ckpt` otherwise, so re-running this command after an interruption finishes the study and
@@ -32,6 +36,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SWEEP_DIR = REPO / "results" / "reference_study"
+LONG_DIR = REPO / "results" / "reference_study_long"
+LONG_STEPS = 20000  # the budget check's step budget (the study's is 6000)
+LONG_LENGTH = 100  # ... at this length of each `longer_budget` chain
 LRS = (0.001, 0.003, 0.01)
 TUNING_SEEDS = (0, 1)
 EVALUATION_SEEDS = (2, 3, 4)
@@ -91,6 +98,12 @@ def chains() -> list[Chain]:
         ),
         *(Chain("greff", v, "adding", (200,)) for v in ("peephole", "cifg", "nfg", "noaf")),
     ]  # fmt: skip
+
+
+def longer_budget() -> list[Chain]:
+    """The chains whose selected setting at `LONG_LENGTH` reruns with `LONG_STEPS` steps:
+    the cells whose copy runs were still improving when the 6000-step budget cut them."""
+    return [c for c in chains() if c.task == "copy_k4" and c.variant != "rnn"]
 
 
 def _shown(path: Path) -> str:
@@ -206,20 +219,39 @@ class Study:
             self.launch(chain, f"evaluate lr={lr}", command)
         self.say(f"{chain.name}: done")
 
-    def report(self) -> int:
-        command = [sys.executable, "-m", "gatebench.report", str(self.sweep_dir), *REPORT_ARGS,
-                   "--title", "Reference study: how far back each cell remembers",
-                   "--command", "python scripts/reference_study.py"]  # fmt: skip
+    def run_longer(self, chain: Chain, long_dir: Path) -> None:
+        """`chain`'s selected setting at `LONG_LENGTH`, seeds 0-4, with `LONG_STEPS` steps."""
+        if self.dry_run:
+            lr: float | str = "<selected>"
+        else:
+            try:
+                lr = selected_lrs(chain, self.sweep_dir)[LONG_LENGTH]
+            except (RuntimeError, KeyError) as error:
+                self.failed.append(f"{chain.name} longer budget: {error!r}")
+                self.say(f"{chain.name}: no selected setting at T={LONG_LENGTH}: {error!r}")
+                return
+        self.say(f"{chain.name}: T={LONG_LENGTH}, lr {lr}, {LONG_STEPS} steps, seeds 0-4")
+        long_dir.mkdir(parents=True, exist_ok=True)
+        seeds = (*TUNING_SEEDS, *EVALUATION_SEEDS)
+        extra = (*self.overrides, f"trainer.max_steps={LONG_STEPS}")
+        command = sweep_command(chain, long_dir, (LONG_LENGTH,), [lr], seeds, extra)
+        self.launch(chain, f"longer budget lr={lr}", command)
+
+    def report(self, sweep_dir: Path, title: str) -> int:
+        command = [sys.executable, "-m", "gatebench.report", str(sweep_dir), *REPORT_ARGS,
+                   "--title", title, "--command", "python scripts/reference_study.py"]  # fmt: skip
         if self.dry_run:
             print("report: python " + " ".join(command[2:]))
             return 0
-        self.say("writing the report")
+        self.say(f"writing the report of {_shown(sweep_dir)}")
         return subprocess.call(command, cwd=REPO)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sweep-dir", type=Path, default=SWEEP_DIR)
+    parser.add_argument("--long-dir", type=Path, default=LONG_DIR,
+                        help="sweep directory of the budget check")
     parser.add_argument("--jobs", type=int, default=2, help="chains run at once (default 2)")
     parser.add_argument("--only", nargs="*", help="questions (or chain names) to run")
     parser.add_argument("--dry-run", action="store_true", help="print the sweeps, run nothing")
@@ -229,20 +261,28 @@ def main(argv: list[str] | None = None) -> int:
         help="a Hydra override added to every sweep (repeatable), e.g. trainer=gpu",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    todo = chains()
+    todo, longer = chains(), longer_budget()
     if args.only:
-        known = {c.question for c in todo} | {c.name for c in todo}
+        known = {c.question for c in todo} | {c.name for c in todo} | {"longer_budget"}
         unknown = sorted(set(args.only) - known)
         if unknown:
             parser.error(f"--only {' '.join(unknown)}: expected any of {', '.join(sorted(known))}")
         todo = [c for c in todo if c.question in args.only or c.name in args.only]
+        longer = longer if "longer_budget" in args.only else []
     sweep_dir = args.sweep_dir.resolve()
     sweep_dir.mkdir(parents=True, exist_ok=True)
     study = Study(sweep_dir, args.dry_run, tuple(args.override))
     study.say(f"{len(todo)} chains into {sweep_dir}, {args.jobs} at a time")
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         list(pool.map(study.run_chain, todo))
-    code = 0 if args.no_report else study.report()
+        long_dir = args.long_dir.resolve()
+        list(pool.map(lambda chain: study.run_longer(chain, long_dir), longer))
+    code = 0
+    if not args.no_report:
+        code = study.report(sweep_dir, "Reference study: how far back each cell remembers")
+        if longer:
+            title = f"Reference study, budget check: copy T = {LONG_LENGTH} at {LONG_STEPS} steps"
+            code = study.report(long_dir, title) or code
     for failure in study.failed:
         study.say(f"FAILED: {failure}")
     study.say(f"finished: {len(study.failed)} failure(s)")
