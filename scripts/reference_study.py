@@ -46,6 +46,20 @@ EVALUATION_SEEDS = (2, 3, 4)
 # and the study writes its report once at the end.
 QUIET = ["~hydra.callbacks.report", "~hydra.callbacks.sweep_progress"]
 REPORT_ARGS = ["--select", "val", "--select-over", "optimizer.lr", "--reference", "lstm"]
+# Focused reports (`<sweep_dir>/<name>/`, tables only): one question's runs against the cell it
+# asks about, so its comparisons are tested directly and Holm-corrected over that question.
+QUESTION_REPORTS = {
+    "rnn_init": (
+        "Reference study, question 2: the tanh RNN's initialisation on adding",
+        ["--reference", "rnn", "--filter", "task=adding", "--filter", "variant=rnn,rnn_orth,irnn",
+         "--filter", "length=100,400"],
+    ),
+    "fair_lstm": (
+        "Reference study, question 3: the GRU against a fair LSTM on copy",
+        ["--reference", "gru", "--filter", "task=copy",
+         "--filter", "variant=gru,lstm,lstm_fb1,lstm_chrono", "--filter", "length=100,200"],
+    ),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -237,9 +251,11 @@ class Study:
         command = sweep_command(chain, long_dir, (LONG_LENGTH,), [lr], seeds, extra)
         self.launch(chain, f"longer budget lr={lr}", command)
 
-    def report(self, sweep_dir: Path, title: str) -> int:
+    def report(self, sweep_dir: Path, title: str, extra: tuple[str, ...] = ()) -> int:
+        """`extra` (e.g. `--reference`, `--filter`, `--out`) overrides REPORT_ARGS."""
         command = [sys.executable, "-m", "gatebench.report", str(sweep_dir), *REPORT_ARGS,
-                   "--title", title, "--command", "python scripts/reference_study.py"]  # fmt: skip
+                   *extra, "--title", title,
+                   "--command", "python scripts/reference_study.py"]  # fmt: skip
         if self.dry_run:
             print("report: python " + " ".join(command[2:]))
             return 0
@@ -280,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     code = 0
     if not args.no_report:
         code = study.report(sweep_dir, "Reference study: how far back each cell remembers")
+        for name, (title, extra) in QUESTION_REPORTS.items():
+            out = ("--no-plots", "--out", str(sweep_dir / name))
+            code = study.report(sweep_dir, title, (*extra, *out)) or code
         if longer:
             title = f"Reference study, budget check: copy T = {LONG_LENGTH} at {LONG_STEPS} steps"
             code = study.report(long_dir, title) or code
