@@ -46,6 +46,8 @@ EVALUATION_SEEDS = (2, 3, 4)
 # and the study writes its report once at the end.
 QUIET = ["~hydra.callbacks.report", "~hydra.callbacks.sweep_progress"]
 REPORT_ARGS = ["--select", "val", "--select-over", "optimizer.lr", "--reference", "lstm"]
+# The budget check runs one (selected) setting per cell: nothing to select.
+LONG_REPORT_ARGS = ["--select", "none", "--reference", "lstm"]
 # Focused reports (`<sweep_dir>/<name>/`, tables only): one question's runs against the cell it
 # asks about, so its comparisons are tested directly and Holm-corrected over that question.
 QUESTION_REPORTS = {
@@ -251,9 +253,9 @@ class Study:
         command = sweep_command(chain, long_dir, (LONG_LENGTH,), [lr], seeds, extra)
         self.launch(chain, f"longer budget lr={lr}", command)
 
-    def report(self, sweep_dir: Path, title: str, extra: tuple[str, ...] = ()) -> int:
-        """`extra` (e.g. `--reference`, `--filter`, `--out`) overrides REPORT_ARGS."""
-        command = [sys.executable, "-m", "gatebench.report", str(sweep_dir), *REPORT_ARGS,
+    def report(self, sweep_dir: Path, title: str, args: list[str], extra=()) -> int:
+        """`extra` (e.g. `--reference`, `--filter`, `--out`) overrides `args`."""
+        command = [sys.executable, "-m", "gatebench.report", str(sweep_dir), *args,
                    *extra, "--title", title,
                    "--command", "python scripts/reference_study.py"]  # fmt: skip
         if self.dry_run:
@@ -295,16 +297,25 @@ def main(argv: list[str] | None = None) -> int:
         list(pool.map(lambda chain: study.run_longer(chain, long_dir), longer))
     code = 0
     if not args.no_report:
-        code = study.report(sweep_dir, "Reference study: how far back each cell remembers")
+        title = "Reference study: how far back each cell remembers"
+        code = study.report(sweep_dir, title, REPORT_ARGS)
         for name, (title, extra) in QUESTION_REPORTS.items():
             out = ("--no-plots", "--out", str(sweep_dir / name))
-            code = study.report(sweep_dir, title, (*extra, *out)) or code
+            code = study.report(sweep_dir, title, REPORT_ARGS, (*extra, *out)) or code
         if longer:
-            title = f"Reference study, budget check: copy T = {LONG_LENGTH} at {LONG_STEPS} steps"
-            code = study.report(long_dir, title) or code
+            budget = f"copy T = {LONG_LENGTH} at {LONG_STEPS} steps"
+            code = study.report(long_dir, f"Reference study, budget check: {budget}",
+                                LONG_REPORT_ARGS) or code
+            # question 3 again, at the longer budget (its filters select the same cells)
+            title, extra = QUESTION_REPORTS["fair_lstm"]
+            out = ("--no-plots", "--out", str(long_dir / "fair_lstm"))
+            code = study.report(long_dir, f"{title} ({budget})", LONG_REPORT_ARGS,
+                                (*extra, *out)) or code
     for failure in study.failed:
         study.say(f"FAILED: {failure}")
-    study.say(f"finished: {len(study.failed)} failure(s)")
+    if code:
+        study.say(f"FAILED: a report (exit {code})")
+    study.say(f"finished: {len(study.failed) + bool(code)} failure(s)")
     return 1 if study.failed or code else 0
 
 

@@ -243,3 +243,58 @@ def test_cost_claims(study):
     assert f"median {int(lstm100)} steps x 32 = {int(lstm100) * 32 // 1000}k sequences" in readme
     selected = chosen.chosen[chosen.chosen["variant"] == "gru"]["selected"]
     assert set(selected) == {"optimizer.lr=0.01"}  # "the grid's top everywhere"
+
+
+def test_budget_check(study):
+    _, chosen, _, readme = study
+    picked = chosen.chosen.set_index(["task", "length", "variant"])["selected"]
+    records = load_runs([LONG])
+    assert len(records.runs) == 20
+    assert set(records.runs["config.trainer.max_steps"]) == {20000}
+    assert set(records.runs["length"]) == {100}
+    # the same settings the study selected at copy T = 100
+    for variant, lr in records.runs.groupby("variant")["config.optimizer.lr"]:
+        assert set(lr) == {float(picked[("copy", 100, variant)].split("=")[1])}
+    vs_lstm = summarize(records.runs, reference="lstm").set_index("variant")
+    vs_gru = summarize(records.runs, reference="gru").set_index("variant")
+    assert f"Holm over its m = {int(vs_lstm['family_size'].iloc[0])} comparisons" in readme
+    assert f"reference `gru`, m = {int(vs_gru['family_size'].iloc[0])}.)" in readme
+    mean = vs_lstm["mean"]
+    assert (f"GRU {mean['gru']:.3g} ({int(vs_lstm.loc['gru', 'n_solved'])}/5 solved), chrono "
+            f"LSTM {mean['lstm_chrono']:.3g}, forget-bias-1 LSTM {mean['lstm_fb1']:.3g}, plain "
+            f"LSTM {mean['lstm']:.3g}") in readme
+    assert f"Welch, Holm p = {vs_lstm.loc['gru', 'p_welch_holm']:.2g} in `report.md`" in readme
+    assert vs_lstm.loc["gru", "p_welch_holm"] < 0.05
+    fb1, chrono = vs_gru.loc["lstm_fb1"], vs_gru.loc["lstm_chrono"]
+    assert f"Welch, Holm p = {fb1['p_welch_holm']:.2g} in `fair_lstm/`" in readme
+    assert min(fb1[[f"p_{t}_holm" for t in ("welch", "mwu")]]) >= 0.05
+    assert fb1["p_superiority"] == 0  # "every GRU seed beats every fb1 seed"
+    assert f"nor over chrono (Holm p = {chrono['p_welch_holm']:.2g})" in readme
+    endings = stopping_table(records.runs, records.curves).set_index("variant")
+    assert f"{int(endings['still_improving'].sum())} of the 20 runs still improving" in readme
+    assert endings.loc["lstm", "plateau"] == 3
+    for v in ("lstm_fb1", "lstm_chrono"):
+        row = endings.loc[v]
+        assert row["still_improving"] == row["max_steps"]
+    fb1_end, chrono_end = endings.loc["lstm_fb1"], endings.loc["lstm_chrono"]
+    assert (f"fb1 {fb1_end['still_improving']}/{fb1_end['max_steps']}, chrono "
+            f"{chrono_end['still_improving']}/{chrono_end['max_steps']}") in readme
+    assert f"lift it from {mean['lstm']:.3g} to {mean['lstm_fb1']:.3g} and " \
+        f"{mean['lstm_chrono']:.3g}" in readme
+
+
+def test_main_readme_summary_matches_the_records(study):
+    records, _, summary, _ = study
+    main = " ".join((REPO / "README.md").read_text().split())
+    assert f"the fair study ({len(records.runs)} runs," in main
+    gru, lstm = summary.loc[("copy", 100, "gru")], summary.loc[("copy", 100, "lstm")]
+    m = int(summary["family_size"].iloc[0])
+    assert (f"recall {gru['mean']:.2g} vs the LSTM's {lstm['mean']:.2g} at T = 100, Holm p = "
+            f"{gru['p_welch_holm']:.2g} over {m} comparisons") in main
+    assert summary.loc[("adding", 400, "lstm"), "n_solved"] == 2
+    assert all(summary.loc[("adding", n, "gru"), "n_solved"] == 5 for n in (100, 200, 400))
+    assert all(summary.loc[("adding", n, "rnn"), "n_solved"] == 0 for n in (100, 200, 400))
+    assert all(summary.loc[("adding", 400, v), "n_solved"] <= 1 for v in ("irnn", "rnn_orth"))
+    long = summarize(load_runs([LONG]).runs, reference="lstm").set_index("variant")["mean"]
+    assert (f"({long['lstm_fb1']:.2g} and {long['lstm_chrono']:.2g} vs {long['gru']:.2g})"
+            in main)
