@@ -43,6 +43,9 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ]),
     "statistics": (["gatebench/report/statistics.py"], [
         "tests/test_report_statistics.py", "tests/test_report_statistics_edges.py",
+        # effect sizes, exact minimum p-values and seeds advice are reached through the tables
+        "tests/test_report_effects.py", "tests/test_report_solved_counts.py",
+        "tests/test_report_survival.py", "tests/test_report_fair.py",
     ]),
     "tables": (["gatebench/report/tables.py"], [
         "tests/test_report_statistics.py", "tests/test_report_solved_counts.py",

@@ -17,6 +17,10 @@ Then the budget check (`longer_budget`): the copy runs of the gated cells were s
 at 6000 steps, so their selected settings at copy T = 100 run again, seeds 0-4, with a
 20000-step budget into `results/reference_study_long/`, which gets its own report.
 
+Reports: the study's (`report.md`, reference `lstm`) and, per question that asks about another
+cell, a focused one in a subfolder (`QUESTION_REPORTS`: `rnn_init/` against `rnn`,
+`fair_lstm/` against `gru`), so those comparisons are tested directly.
+
 Two chains run at a time (one job each, one torch thread: the 2-core machine's two cores).
 Every job skips when its run directory already holds a final record and resumes from its
 `last.ckpt` otherwise, so re-running this command after an interruption finishes the study and

@@ -39,3 +39,19 @@ def test_mann_whitney_exact_small_samples() -> None:
     assert mann_whitney_p([2.0, 3.0, 4.0, 5.0], [1.0]) == pytest.approx(2 / 5)
     assert math.isnan(mann_whitney_p([], [1.0, 2.0]))
     assert math.isnan(mann_whitney_p([1.0, 2.0], [math.nan]))
+
+
+def test_seeds_needed_is_the_first_n_whose_best_outcome_beats_alpha() -> None:
+    """Exact Mann-Whitney's best two-sided p with n vs n runs is 2 / C(2n, n): 0.33 (n = 2),
+    0.1 (3), 0.029 (4), 0.0079 (5), 0.0022 (6), 0.00058 (7), 0.00016 (8)."""
+    from gatebench.report.statistics import seeds_needed
+
+    def best(n: int, m: int) -> float:
+        return 2 / math.comb(n + m, n)
+
+    assert seeds_needed(best, 0.05) == 4  # 2/70 = 0.029 < 0.05 <= 2/20
+    assert seeds_needed(best, 0.05 / 91) == 8  # 2/12870 < 0.00055 <= 2/3432
+    assert seeds_needed(best, 0.1) == 4  # strictly below alpha: 2/20 = 0.1 is not enough
+    assert seeds_needed(best, 2 / 6 + 1e-9) == 2  # n starts at 2
+    assert seeds_needed(best, 1e-12, most=8) is None
+    assert seeds_needed(best, 2 / 12870 + 1e-12, most=8) == 8  # `most` itself is tried
