@@ -51,11 +51,6 @@ class RunHistory(pl.Callback):
         """Every process's segment, this one last."""
         return [*self.previous, self.current(step)]
 
-    def wall_time_s(self, step: int | None = None) -> float:
-        """The run's wall time over all its processes (each up to its last checkpoint, this one
-        up to now)."""
-        return total_wall_time_s(self.segments(step))
-
     def state_dict(self) -> dict[str, Any]:
         return {"config": self.config, "segments": self.segments()}
 

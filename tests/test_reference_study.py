@@ -8,6 +8,7 @@ import importlib.util
 import json
 import math
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,17 @@ def _driver():
     finally:
         sys.modules.pop(spec.name, None)
     return module
+
+
+def _records(folder: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in folder.glob("*/results.json")]
+
+
+def _span_min(records: list[dict]) -> float:
+    """Minutes from the first run's start to the last run's end."""
+    start = min(datetime.fromisoformat(r["started_at"]) for r in records)
+    end = max(datetime.fromisoformat(r["ended_at"]) for r in records)
+    return (end - start).total_seconds() / 60
 
 
 def _g(x: float) -> str:
@@ -70,6 +82,15 @@ def test_the_study_is_complete_and_every_cell_got_the_same_budget(study):
     assert (summary["n_runs"] == 5).all()
     minutes = sum(json.loads(p.read_text())["wall_time_s"] for p in STUDY.glob("*/results.json"))
     assert f"summed `wall_time_s` is {minutes / 60:.0f} min" in readme
+    every = _records(STUDY)
+    assert f"first-start-to-last-end span of {_span_min(every):.0f} min" in readme
+    last = [r for r in every if r["started_at"] >= "2026-12-04T10"]  # this session's runs
+    assert len(last) == 39 and {r["task"]["name"] for r in last} == {"copy"}
+    assert {r["seed"] for r in last} == {2, 3, 4}
+    assert f"evaluation seeds) took {_span_min(last):.0f} min (first start" in readme
+    long = _records(LONG)
+    assert f"20 runs took {_span_min(long):.0f} min (summed `wall_time_s` " \
+        f"{sum(r['wall_time_s'] for r in long) / 60:.0f} min)" in readme
 
 
 def test_how_far_back_on_adding(study):
