@@ -59,8 +59,7 @@ class SequenceModel(pl.LightningModule):
         self.layer = variants.build(
             variant["name"], width, hidden_size, batch_first=True, **options
         )
-        directions = 2 if getattr(self.layer, "bidirectional", False) else 1
-        self.readout = nn.Linear(directions * hidden_size, task.output_size)
+        self.readout = nn.Linear(self.layer.num_directions * hidden_size, task.output_size)
         self.baseline = float(task.baseline())
         self.test_lengths: tuple[int, ...] = tuple(
             int(n) for n in (test_lengths if test_lengths is not None else [task.length])

@@ -3,11 +3,14 @@
     python scripts/mutate.py                 # every module below
     python scripts/mutate.py cells tasks     # some of them
     python scripts/mutate.py --jobs 2        # mutmut's --max-children (default 1)
+    python scripts/mutate.py --survivors tables   # re-test only the last run's survivors
 
 Each module runs in its own scratch copy `.mutate/<module>/` with a `[tool.mutmut]` section that
 names the module's files (`only_mutate`) and its test files; within those, mutmut runs each mutant
 against only the tests that executed the mutated function. Results are cached there, so a rerun
-re-tests only what changed. Prints a table of killed / survived / no-test counts per module and
+re-tests only mutants of changed functions; after adding tests, `--survivors` re-tests the
+mutants listed as survivors (mutmut keeps a cached verdict otherwise).
+Prints a table of killed / survived / no-test counts per module and
 writes it to `.mutate/scores.json`; survivors are listed in `.mutate/<module>/survivors.txt`
 (`mutmut show NAME` inside that folder prints a mutant's diff). Not part of `make test`.
 """
@@ -43,6 +46,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ]),
     "statistics": (["gatebench/report/statistics.py"], [
         "tests/test_report_statistics.py", "tests/test_report_statistics_edges.py",
+        "tests/test_report_statistics_exact.py",
         # effect sizes, exact minimum p-values and seeds advice are reached through the tables
         "tests/test_report_effects.py", "tests/test_report_solved_counts.py",
         "tests/test_report_survival.py", "tests/test_report_fair.py",
@@ -105,27 +109,47 @@ def prepare(module: str) -> Path:
     return folder
 
 
-def run(module: str, jobs: int) -> dict[str, int]:
-    """Run mutmut for one module; the counts of each outcome."""
+def _results(folder: Path, env: dict[str, str]) -> dict[str, str]:
+    """mutmut's verdict per mutant name."""
+    mutmut = Path(sys.executable).with_name("mutmut")
+    listing = subprocess.run([str(mutmut), "results", "--all", "true"], cwd=folder, env=env,
+                             capture_output=True, text=True, check=True).stdout
+    verdicts = {}
+    for line in listing.splitlines():
+        name, _, status = line.strip().rpartition(": ")
+        if name:
+            verdicts[name] = status
+    return verdicts
+
+
+def run(module: str, jobs: int, survivors_only: bool = False) -> dict[str, int]:
+    """Run mutmut for one module; the counts of each outcome. With `survivors_only`, the
+    mutants of changed functions are tested first (as always), then the last run's survivors
+    that still exist are re-tested."""
     folder = prepare(module)
+    listed = folder / "survivors.txt"
+    if survivors_only and not listed.exists():
+        raise SystemExit(f"--survivors: no {listed}; run {module} in full first")
+    previous = ([line.rpartition(": ")[0] for line in listed.read_text().splitlines() if line]
+                if survivors_only else [])  # fmt: skip
     mutmut = Path(sys.executable).with_name("mutmut")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true",
            "PYTHONPATH": ""}
     with open(folder / "run.log", "w") as log:
-        subprocess.run([str(mutmut), "run", "--max-children", str(jobs)], cwd=folder, env=env,
-                       stdout=log, stderr=subprocess.STDOUT, check=False)
-    listing = subprocess.run([str(mutmut), "results", "--all", "true"], cwd=folder, env=env,
-                             capture_output=True, text=True, check=True).stdout
+        command = [str(mutmut), "run", "--max-children", str(jobs)]
+        subprocess.run(command, cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT,
+                       check=False)
+        names = [name for name in previous if name in _results(folder, env)]
+        if names:
+            subprocess.run([*command, *names], cwd=folder, env=env, stdout=log,
+                           stderr=subprocess.STDOUT, check=False)
     counts: Counter[str] = Counter()
     survivors = []
-    for line in listing.splitlines():
-        name, _, status = line.strip().rpartition(": ")
-        if not name:
-            continue
+    for name, status in _results(folder, env).items():
         counts[STATUS.get(status, status)] += 1
         if STATUS.get(status) in ("survived", "no tests"):
             survivors.append(f"{name}: {status}")
-    (folder / "survivors.txt").write_text("\n".join(survivors) + "\n")
+    listed.write_text("\n".join(survivors) + "\n")
     return dict(counts)
 
 
@@ -133,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("modules", nargs="*", help=f"any of: {', '.join(MODULES)} (default all)")
     parser.add_argument("--jobs", type=int, default=1, help="mutants tested in parallel")
+    parser.add_argument("--survivors", action="store_true",
+                        help="re-test only the mutants the last run left alive")
     args = parser.parse_args(argv)
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
@@ -140,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     scores_file = WORK / "scores.json"
     scores = json.loads(scores_file.read_text()) if scores_file.exists() else {}
     for module in args.modules or list(MODULES):
-        counts = run(module, args.jobs)
+        counts = run(module, args.jobs, args.survivors)
         scores[module] = counts
         scores_file.write_text(json.dumps(scores, indent=2))
     print(f"{'module':<12} {'killed':>7} {'survived':>9} {'no tests':>9} {'score':>7}")

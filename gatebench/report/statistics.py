@@ -41,11 +41,12 @@ def finite(values: Sequence[float]) -> np.ndarray:
 
 
 def metric_bounds(metric: str) -> tuple[float, float]:
-    """The range a metric can take: accuracies [0, 1]; losses, MSE, norm_loss [0, inf)."""
-    name = metric.split("/")[-1]
-    if name.endswith("acc"):
+    """The range a metric can take: accuracies (`*acc`) [0, 1]; losses, MSE, norm_loss
+    (`*loss`, `*mse`) [0, inf); anything else unbounded. `metric` may carry a split prefix
+    (`val/`, `test/`, `test_T40/`)."""
+    if metric.endswith("acc"):
         return 0.0, 1.0
-    if name in ("loss", "mse", "norm_loss") or name.endswith(("loss", "mse")):
+    if metric.endswith(("loss", "mse")):
         return 0.0, math.inf
     return -math.inf, math.inf
 
@@ -172,18 +173,19 @@ def mann_whitney_min_p(n: int, m: int) -> float:
     (the two complete separations out of every equally likely split); 0.10 for 3 vs 3."""
     if n <= 0 or m <= 0:
         return math.nan
-    return min(1.0, 2.0 / math.comb(n + m, n))
+    return 2.0 / math.comb(n + m, n)  # C(n + m, n) >= 2 for n, m >= 1, so this is <= 1
 
 
-def logrank_min_p(n: int, m: int, budget: float = 2.0) -> float:
+def logrank_min_p(n: int, m: int) -> float:
     """The log-rank p of the most extreme outcome with n vs m runs: every run of one side solved
-    at the first check, every run of the other unsolved at the budget."""
+    at the first check (time 1), every run of the other unsolved at the budget (censored at 2;
+    only the order of the times matters). Equals chi2(1).sf(n + m - 1)."""
     from scipy import stats
 
     if n <= 0 or m <= 0:
         return math.nan
     fast = stats.CensoredData(uncensored=np.ones(n))
-    never = stats.CensoredData(right=np.full(m, budget))
+    never = stats.CensoredData(right=np.full(m, 2.0))
     return float(stats.logrank(fast, never).pvalue)
 
 
@@ -256,7 +258,7 @@ def holm(pvalues: Sequence[float]) -> np.ndarray:
     m = finite_at.size
     if m == 0:
         return adjusted
-    order = finite_at[np.argsort(p[finite_at], kind="stable")]
+    order = finite_at[np.argsort(p[finite_at])]  # tied p get equal adjusted values in any order
     scaled = (m - np.arange(m)) * p[order]
     adjusted[order] = np.minimum(1.0, np.maximum.accumulate(scaled))
     return adjusted
