@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-all lint quickstart speed clean mutate
+.PHONY: setup test test-all lint quickstart speed clean mutate break-each
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -38,3 +38,7 @@ clean:
 # `make test`. MODULES="cells tasks" for some; JOBS=2 to use two cores. Scores: docs/mutation.md.
 mutate: setup
 	nice -n 10 $(PY) scripts/mutate.py --jobs $(or $(JOBS),1) $(MODULES)
+
+# The hand-made bugs of issue 17, each applied once in a scratch copy: every one must be caught.
+break-each: setup
+	$(PY) scripts/break_each.py
