@@ -147,6 +147,9 @@ def test_bootstrap_falls_back_to_percentile_when_bca_is_undefined(monkeypatch) -
 
 
 @pytest.mark.parametrize("a,b", [
+    ([3.0], [1.0, 2.0, 3.0, 3.0]),  # one run a side, tied: scipy's "exact" would say 0.8
+    ([1.0, 2.0, 2.0, 5.0], [2.0]),
+    ([0.5], [0.1, 0.2, 0.3, 0.4, 0.6]),
     ([1.0, 1.0], [1.0, 0.0, 0.0]),  # ties across the samples, two runs a side
     ([1.0, 0.5], [1.0, 1.0]),
     ([0.2, 0.9, 0.9], [0.9, 0.1, 0.1, 0.3]),
@@ -209,6 +212,28 @@ def test_probability_of_superiority_counts_pairs_and_half_ties() -> None:
     assert math.isnan(probability_of_superiority([0.2], []))
 
 
+def test_without_any_bootstrap_interval_the_interval_is_none(monkeypatch) -> None:
+    """When neither BCa nor the percentile method gives finite end points (scipy answers NaN),
+    the interval is `none`, never a NaN labelled `bootstrap`."""
+    real = stats.bootstrap
+
+    def undefined(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.confidence_interval = type(result.confidence_interval)(math.nan, math.nan)
+        return result
+
+    monkeypatch.setattr(stats, "bootstrap", undefined)
+    values = [0.1, 0.4, 0.35, 0.8, 0.6]
+    low, high = st.bootstrap_mean_interval(np.asarray(values))
+    assert math.isnan(low) and math.isnan(high)
+    interval = seed_interval(values)
+    assert interval.kind == "none" and math.isnan(interval.low) and math.isnan(interval.high)
+    delta, difference = difference_interval(values, [0.0, 0.1, 0.2, 0.1, 0.3])
+    assert delta == pytest.approx(0.45 - 0.14)
+    assert difference.kind == "none"
+    assert math.isnan(difference.low) and math.isnan(difference.high)
+
+
 def test_difference_interval_edges() -> None:
     delta, none = difference_interval([], [1.0])
     assert math.isnan(delta) and math.isnan(none.low) and math.isnan(none.high)
@@ -233,6 +258,11 @@ def test_difference_interval_at_five_runs_a_side_is_a_bootstrap_around_the_diffe
     assert one_flat.kind == "bootstrap" and one_flat.low < flat_delta < one_flat.high
     flat_delta, other_flat = difference_interval(a, [0.5] * 5)
     assert other_flat.kind == "bootstrap" and other_flat.low < flat_delta < other_flat.high
+    for spread_one in ([0.0, 1.0, 0.0, 1.0, 1.0], [1.0, 2.0, 1.0, 1.0, 2.0]):  # ptp exactly 1
+        flat_delta, interval = difference_interval(spread_one, [0.5] * 5)
+        assert interval.low < flat_delta < interval.high
+        flat_delta, interval = difference_interval([0.5] * 5, spread_one)
+        assert interval.low < flat_delta < interval.high
     # shifting the variant by c shifts the difference and its interval by c (up to one step
     # of BCa's percentile grid: its bias correction compares floats that the shift rounds)
     shifted_delta, shifted = difference_interval([v + 2.0 for v in a], b)

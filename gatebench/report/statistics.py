@@ -71,6 +71,8 @@ def seed_interval(values: Sequence[float], bounds: tuple[float, float] = (-math.
     if np.ptp(data) == 0:
         return Interval(float(data[0]), float(data[0]), "bootstrap")
     low, high = bootstrap_mean_interval(data, confidence)
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return Interval(math.nan, math.nan, "none")
     return Interval(float(np.clip(low, *bounds)), float(np.clip(high, *bounds)), "bootstrap")
 
 
@@ -151,21 +153,33 @@ def welch_p(values: Sequence[float], reference: Sequence[float]) -> float:
 def mann_whitney_p(values: Sequence[float], reference: Sequence[float]) -> float:
     """Two-sided p of the Mann-Whitney U test, exact over every split of the pooled runs
     (`scipy.stats.mannwhitneyu` with a `PermutationMethod` that enumerates them all, so ties,
-    e.g. several runs at accuracy 1.0, are handled exactly); asymptotic for large samples.
-    NaN if a side is empty."""
+    e.g. several runs at accuracy 1.0, are handled exactly; with one run on a side, the same
+    enumeration in `_lone_run_p`); asymptotic for large samples. NaN if a side is empty."""
     from scipy import stats
 
     a, b = finite(values), finite(reference)
     if a.size == 0 or b.size == 0:
         return math.nan
     if min(a.size, b.size) < 2:  # scipy's permutation test needs two runs a side
-        return float(stats.mannwhitneyu(a, b, alternative="two-sided", method="exact").pvalue)
+        return _lone_run_p(a[0], b) if a.size == 1 else _lone_run_p(b[0], a)
     if math.comb(a.size + b.size, a.size) <= EXACT_MWU_MAX_PARTITIONS:
         method = stats.PermutationMethod(
             n_resamples=EXACT_MWU_MAX_PARTITIONS, rng=np.random.default_rng(BOOTSTRAP_SEED)
         )
         return float(stats.mannwhitneyu(a, b, alternative="two-sided", method=method).pvalue)
     return float(stats.mannwhitneyu(a, b, alternative="two-sided", method="asymptotic").pvalue)
+
+
+def _lone_run_p(lone: float, others: np.ndarray) -> float:
+    """Exact two-sided Mann-Whitney p of one run against `others`: under H0 the lone run is
+    each of the N pooled values with probability 1/N; p = twice the smaller tail of its U
+    (ties counted half), at most 1 — the convention of scipy's permutation p-values.
+    (scipy's `method="exact"` assumes no ties.)"""
+    pooled = np.append(others, lone)
+    below = (pooled[:, None] > pooled).sum(axis=1)
+    u = below + 0.5 * ((pooled[:, None] == pooled).sum(axis=1) - 1)  # not counting itself
+    observed = u[-1]
+    return float(min(1.0, 2 * min(np.mean(u >= observed), np.mean(u <= observed))))
 
 
 def mann_whitney_min_p(n: int, m: int) -> float:
