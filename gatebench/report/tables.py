@@ -63,7 +63,7 @@ def statistics_values(group: pd.DataFrame, column: str = "final_metric") -> np.n
     """The primary-metric values (`column`) of a group's completed runs, in seed order (so a
     seeded bootstrap does not depend on the order the records were read in)."""
     completed = group[group["status"].isin(COMPLETED_STATUSES)]
-    completed = completed.sort_values(["seed", "source"], kind="stable", na_position="last")
+    completed = completed.sort_values(["seed", "source"])  # a multi-key sort is stable
     values = pd.to_numeric(completed[column], errors="coerce").to_numpy(dtype=float)
     return values[np.isfinite(values)]
 
@@ -194,7 +194,7 @@ def _comparison(
         "diff_high": interval.high,
         "diff_kind": interval.kind,
         "p_superiority": superiority,
-        "cliffs_delta": 2 * superiority - 1 if math.isfinite(superiority) else math.nan,
+        "cliffs_delta": 2 * superiority - 1,  # NaN stays NaN
         "p_welch": welch_p(values, ref_values),
         "min_p_welch": 0.0 if both_two else math.nan,  # t is unbounded: any p is reachable
         "p_mwu": mann_whitney_p(values, ref_values),
@@ -240,7 +240,7 @@ def summarize(runs: pd.DataFrame, reference: str = "lstm", family: str = "study"
         mode = _mode(table_runs.loc[table_runs["metric"] == metric, "metric_mode"]) or "min"
         split = compared_split(completed)
         column = SPLIT_COLUMNS[split][0]
-        by_variant = dict(tuple(table_runs.groupby("variant", sort=True)))
+        by_variant = dict(tuple(table_runs.groupby("variant")))  # order: `_ordered`
         rows = {
             variant: {"task": task, "length": length, "variant": variant, "reference": reference,
                       **_variant_row(group, metric, mode, split)}
