@@ -172,14 +172,14 @@ def mann_whitney_p(values: Sequence[float], reference: Sequence[float]) -> float
 
 def _lone_run_p(lone: float, others: np.ndarray) -> float:
     """Exact two-sided Mann-Whitney p of one run against `others`: under H0 the lone run is
-    each of the N pooled values with probability 1/N; p = twice the smaller tail of its U
-    (ties counted half), at most 1 — the convention of scipy's permutation p-values.
-    (scipy's `method="exact"` assumes no ties.)"""
+    each of the N pooled values with probability 1/N, and its U (the others below it, ties
+    counted half) rises with that value and is equal for equal values, so the tails of U are
+    the pooled values at or above, and at or below, the observed one. p = twice the smaller
+    tail, at most 1, as in scipy's permutation p-values (scipy's `method="exact"` assumes no
+    ties)."""
     pooled = np.append(others, lone)
-    below = (pooled[:, None] > pooled).sum(axis=1)
-    u = below + 0.5 * ((pooled[:, None] == pooled).sum(axis=1) - 1)  # not counting itself
-    observed = u[-1]
-    return float(min(1.0, 2 * min(np.mean(u >= observed), np.mean(u <= observed))))
+    upper, lower = np.mean(pooled >= lone), np.mean(pooled <= lone)
+    return float(min(1.0, 2 * min(upper, lower)))
 
 
 def mann_whitney_min_p(n: int, m: int) -> float:
