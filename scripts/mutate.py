@@ -13,6 +13,10 @@ mutants listed as survivors (mutmut keeps a cached verdict otherwise).
 Prints a table of killed / survived / no-test counts per module and
 writes it to `.mutate/scores.json`; survivors are listed in `.mutate/<module>/survivors.txt`
 (`mutmut show NAME` inside that folder prints a mutant's diff). Not part of `make test`.
+
+mutmut runs a mutant only against the tests that executed its function while it collected the
+map; a module-scoped fixture that calls the function runs it under its first test only, so the
+listed test files keep such fixtures function-scoped.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ EXPECTED = {
 }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test: mutmut maps a function to the tests that run it
 def summary(tmp_path_factory):
     root = tmp_path_factory.mktemp("mixed")
     job = 0

@@ -28,7 +28,7 @@ def sweep(tmp_path_factory):
     return write_fixture_sweep(tmp_path_factory.mktemp("sweep"))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test: mutmut maps a function to the tests that run it
 def summary(sweep):
     return summarize(load_runs([sweep.root]).runs, reference="lstm")
 

@@ -75,7 +75,7 @@ MIXED = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test: mutmut maps a function to the tests that run it
 def mixed() -> pd.DataFrame:
     return summarize(pd.DataFrame(MIXED), reference="lstm").set_index("variant")
 
