@@ -13,6 +13,8 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from gatebench.checkpoints import CheckpointError, load_checkpoint
+
 log = logging.getLogger("gatebench")
 
 
@@ -74,7 +76,6 @@ class RunProgress(pl.Callback):
         self.resume = resume
         self.bar = bar
         self.backend: str | None = None
-        self.saved_step: int | None = None
         self._announced = False
         self._t0: float | None = None
         self._step0 = 0
@@ -150,12 +151,7 @@ class RunProgress(pl.Callback):
         values = " ".join(f"{k}={v:.4g}" for k, v in sorted(metrics.items()))
         log.info("%s: %s", self._where(trainer), values)
 
-    # ---- checkpoint and Ctrl-C ---------------------------------------------------------------
-    def on_save_checkpoint(
-        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
-    ) -> None:
-        self.saved_step = trainer.global_step
-
+    # ---- Ctrl-C -------------------------------------------------------------------------------
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
     ) -> None:
@@ -163,7 +159,12 @@ class RunProgress(pl.Callback):
             return
         checkpoint = Path(self.start["run_dir"]) / "checkpoints" / "last.ckpt"
         if checkpoint.is_file():
-            at = f" (step {self.saved_step})" if self.saved_step is not None else ""
+            # the step the file holds, read from it: Ctrl-C during a save leaves the previous
+            # file (the save is atomic) though the save had begun
+            try:
+                at = f" (step {load_checkpoint(checkpoint)['global_step']})"
+            except CheckpointError:
+                at = " (unreadable)"
             saved = f"last checkpoint {checkpoint}{at}"
         else:
             saved = "no checkpoint yet (one is written at every validation)"

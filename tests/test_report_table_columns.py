@@ -21,6 +21,7 @@ from gatebench.report.tables import (
     SUMMARY_COLUMNS,
     _median,
     _mode,
+    _seed_values,
     chance_level,
     compared_split,
     problem_runs,
@@ -169,12 +170,15 @@ def test_empty_runs_give_the_summary_columns() -> None:
 
 def test_records_without_task_length_or_variant_are_keyed_not_dropped() -> None:
     frame = pd.DataFrame([completed("lstm", 0, 0.1), completed("lstm", 1, 0.2),
-                          completed(None, 0, 0.1, task=None, length=None)])  # fmt: skip
+                          completed(None, 0, 0.1, task=None, length=None),
+                          completed("gru", 0, 0.1, length="n/a")])  # fmt: skip
     table = summarize(frame, reference="lstm")
     unknown = table[table["task"] == "?"]
     assert len(unknown) == 1
     assert (unknown["length"].iloc[0], unknown["variant"].iloc[0]) == (-1, "?")
     assert set(table["task"]) == {"adding", "?"}
+    assert list(table.loc[table["variant"] == "gru", "length"]) == [-1]  # unreadable length
+    assert table["length"].dtype.kind == "i"  # "T = 10", never "T = 10.0"
 
 
 def test_a_frame_without_task_params_has_no_chance_level() -> None:
@@ -222,6 +226,7 @@ def test_statistics_values_default_column_seed_order_and_garbage() -> None:
                           completed("lstm", 1, math.nan), {**completed("lstm", 3, 0.2),
                                                            "final_metric": "n/a"}])  # fmt: skip
     assert list(statistics_values(group)) == [0.1, 0.3]  # final_metric; failed, NaN, garbage out
+    assert _seed_values(group, "final_metric") == "0.1, 0.3"
 
 
 def test_compared_split() -> None:

@@ -165,6 +165,7 @@ def test_ctrl_c_names_the_checkpoint_and_its_resume_command_resumes(tmp_path) ->
     assert command[:3] == ["python", "-m", "gatebench.train"]
     resumed = _cli(*command[3:])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"resumed from step {saved}" in resumed.stdout + resumed.stderr
+    assert f"resumed from step {saved}" in resumed.stdout + resumed.stderr, (
+        out[-1500:] + "\n--- resumed:\n" + resumed.stdout[:2500] + resumed.stderr[-2000:])
     record = _record(run_dir)
     assert record["steps"] == 1000 and record["run_name"] == "rnn-adding-T6-s0"

@@ -234,7 +234,7 @@ def summarize(runs: pd.DataFrame, reference: str = "lstm", family: str = "study"
     if "task_params" not in keyed.columns:
         keyed["task_params"] = None
     keyed = keyed[[c for c in keyed.columns if c in USED_COLUMNS]]  # a frame, not 300 columns
-    for (task, length), table_runs in keyed.groupby(["task", "length"], sort=True):
+    for (task, length), table_runs in keyed.groupby(["task", "length"]):  # sorted
         completed = table_runs[table_runs["status"].isin(COMPLETED_STATUSES)]
         metric = _mode(completed["metric"]) or _mode(table_runs["metric"]) or "norm_loss"
         mode = _mode(table_runs.loc[table_runs["metric"] == metric, "metric_mode"]) or "min"
@@ -246,8 +246,7 @@ def summarize(runs: pd.DataFrame, reference: str = "lstm", family: str = "study"
                       **_variant_row(group, metric, mode, split)}
             for variant, group in by_variant.items()
         }  # fmt: skip
-        for variant in _ordered(by_variant, reference):
-            row = rows[variant]
+        for variant, row in rows.items():
             if variant != reference and reference in by_variant:
                 row.update(_comparison(by_variant[variant], by_variant[reference], row,
                                        rows[reference], column, mode))  # fmt: skip
@@ -306,4 +305,4 @@ def problem_runs(runs: pd.DataFrame) -> pd.DataFrame:
             problems.append(runs.loc[flagged, columns].assign(
                 message=runs.loc[flagged, "record_problems"]))  # fmt: skip
     found = pd.concat(problems)
-    return found.sort_values(["task", "length", "variant", "seed"], na_position="last")
+    return found.sort_values(["task", "length", "variant", "seed"])  # NaN last
