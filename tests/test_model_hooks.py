@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 import torch
 
 import tasks
@@ -82,3 +83,41 @@ def test_the_schedule_steps_once_per_optimizer_step(tiny_config) -> None:
                             weights_only=False)  # fmt: skip
     lr = checkpoint["optimizer_states"][0]["param_groups"][0]["lr"]
     assert lr == pytest.approx(0.001 + 0.009 * (1 + math.cos(math.pi)) / 2)
+
+
+
+class _StepLosses(pl.Callback):
+    """The training loss of every batch, as the training step returned it."""
+
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.losses.append(float(outputs["loss"]))
+
+
+def test_logged_train_loss_is_the_loss_of_the_logging_step(tmp_path) -> None:
+    # The model logs train/loss and train/grad_norm only at the steps Lightning writes
+    # ((step + 1) % log_every_n_steps == 0). Lightning writes the latest value logged, so
+    # logging at other steps would write an older step's loss: with every 5 of 10 steps, the
+    # rows at steps 5 and 10 must hold the losses of batches 5 and 10.
+    import pandas as pd
+    from pytorch_lightning.loggers import CSVLogger
+
+    task = tasks.build("adding", length=6)
+    model = SequenceModel(task, {"name": "rnn", "hidden_size": 4}, ADAM)
+    data = tasks.TaskDataModule(task, batch_size=8, val_size=8, test_size=8, seed=0)
+    losses = _StepLosses()
+    trainer = pl.Trainer(
+        accelerator="cpu", max_steps=10, max_epochs=-1, log_every_n_steps=5,
+        limit_val_batches=0, logger=CSVLogger(tmp_path, name="", version=""),
+        callbacks=[losses], enable_checkpointing=False, enable_progress_bar=False,
+        enable_model_summary=False,
+    )  # fmt: skip
+    trainer.fit(model, datamodule=data)
+    metrics = pd.read_csv(Path(trainer.logger.log_dir) / "metrics.csv")
+    for name in ("train/loss", "train/grad_norm"):
+        assert sorted(metrics.dropna(subset=[name])["step"].astype(int)) == [4, 9], name
+    logged = metrics.dropna(subset=["train/loss"]).sort_values("step")["train/loss"]
+    assert list(logged) == pytest.approx([losses.losses[4], losses.losses[9]], rel=1e-6)
+    assert len(set(losses.losses)) == 10  # every step's loss differs, so a stale one shows
