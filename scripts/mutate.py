@@ -47,7 +47,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
         "tests/test_tasks_targets.py", "tests/test_tasks_datamodule.py",
         "tests/test_tasks_solved_rules.py", "tests/test_tasks_params_and_streams.py",
         "tests/test_tasks_sampling_exact.py", "tests/test_tasks_relevant_positions.py",
-        "tests/test_tasks_datamodule_exact.py",
+        "tests/test_tasks_datamodule_exact.py", "tests/test_tasks_contract_exact.py",
     ]),
     "statistics": (["gatebench/report/statistics.py"], [
         "tests/test_report_statistics.py", "tests/test_report_statistics_edges.py",
