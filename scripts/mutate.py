@@ -171,9 +171,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown module {unknown[0]!r}; accepted: {', '.join(MODULES)}")
     scores_file = WORK / "scores.json"
-    scores = json.loads(scores_file.read_text()) if scores_file.exists() else {}
+    scores: dict[str, dict[str, int]] = {}
     for module in args.modules or list(MODULES):
         counts = run(module, args.jobs, args.survivors)
+        # read again just before writing: another run (another module) may have written since
+        scores = json.loads(scores_file.read_text()) if scores_file.exists() else {}
         scores[module] = counts
         scores_file.write_text(json.dumps(scores, indent=2))
     print(f"{'module':<12} {'killed':>7} {'survived':>9} {'no tests':>9} {'score':>7}")
