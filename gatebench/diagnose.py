@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from gatebench.records import RESULTS_FILE
+from gatebench.run.records import RESULTS_FILE
 
 CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
@@ -54,14 +54,14 @@ def diagnose_run(run_dir: str | Path, batch_size: int = 64) -> dict[str, Any]:
     """Diagnose one finished run; returns the summary also written into its results.json."""
     from omegaconf import OmegaConf
 
-    from gatebench.build import build_task_and_model
+    from gatebench.config.build import build_task_and_model
     from gatebench.diagnostics.snapshot import fixed_batch, marked_positions, snapshot
     from gatebench.diagnostics.store import (
         DIAGNOSTICS_FILE,
         snapshot_arrays,
         write_npz_atomic,
     )
-    from gatebench.records import write_json_atomic
+    from gatebench.run.records import write_json_atomic
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

@@ -18,14 +18,14 @@ from typing import TYPE_CHECKING, Any
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from gatebench import exit_codes, runtime
-from gatebench.logging_setup import tag_log_lines
-from gatebench.plugins import load_plugins
-from gatebench.schema import CHECKPOINT_DIR
-from gatebench.validation import ConfigError, validate_config
+from gatebench.config.plugins import load_plugins
+from gatebench.config.validation import ConfigError, validate_config
+from gatebench.run import exit_codes, runtime
+from gatebench.run.logging_setup import tag_log_lines
+from gatebench.run.schema import CHECKPOINT_DIR
 
 if TYPE_CHECKING:
-    from gatebench.resume import StartPlan
+    from gatebench.run.resume import StartPlan
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
 log = logging.getLogger("gatebench")
@@ -40,9 +40,9 @@ def build_trainer(
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import ModelCheckpoint
 
-    from gatebench.callbacks import StepsPerSecond
-    from gatebench.checkpoints import AtomicCheckpointIO
-    from gatebench.progress_bar import StepProgressBar
+    from gatebench.run.checkpoints import AtomicCheckpointIO
+    from gatebench.run.progress_bar import StepProgressBar
+    from gatebench.training.callbacks import StepsPerSecond
 
     checkpoint = ModelCheckpoint(
         dirpath=Path(cfg.run_dir) / CHECKPOINT_DIR,
@@ -73,8 +73,8 @@ def fit_and_test(
 ) -> dict[str, float]:
     """Validate at step 0 (a fresh run), fit (resuming from `resume_from`), validate the final
     weights if the last step was not a validation step, test them; return the test metrics."""
-    from gatebench.build import build_datamodule
-    from gatebench.progress_bar import logs_above_bar
+    from gatebench.config.build import build_datamodule
+    from gatebench.run.progress_bar import logs_above_bar
 
     datamodule = build_datamodule(cfg, task)
     test: dict[str, float] = {}
@@ -110,8 +110,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     config = OmegaConf.to_container(cfg, resolve=True)
     multirun, launcher = runtime.hydra_launch()
     runtime.quiet_lightning()
-    from gatebench.resume import plan_start
-    from gatebench.run_lock import RunLock
+    from gatebench.run.lock import RunLock
+    from gatebench.run.resume import plan_start
 
     with RunLock(cfg.run_dir):
         plan = plan_start(cfg, config, multirun)
@@ -130,17 +130,17 @@ def _run(
     """Train in the locked run directory (see `train`)."""
     import torch
 
-    from gatebench import preflight
-    from gatebench.build import build_task_and_model
-    from gatebench.callbacks import SolvedTracker
+    from gatebench.config import preflight
+    from gatebench.config.build import build_task_and_model
     from gatebench.diagnostics.callback import diagnostics_callbacks, diagnostics_summary
-    from gatebench.loggers import build_loggers, finish_wandb
-    from gatebench.model import DivergedError
-    from gatebench.plateau import plateau_callback, stopped_by
-    from gatebench.progress import run_progress
-    from gatebench.records import RESULTS_FILE, write_json_atomic
-    from gatebench.run_history import RunHistory, total_wall_time_s
-    from gatebench.run_record import describe, finish_record, start_record
+    from gatebench.run.history import RunHistory, total_wall_time_s
+    from gatebench.run.loggers import build_loggers, finish_wandb
+    from gatebench.run.progress import run_progress
+    from gatebench.run.record import describe, finish_record, start_record
+    from gatebench.run.records import RESULTS_FILE, write_json_atomic
+    from gatebench.training.callbacks import SolvedTracker
+    from gatebench.training.model import DivergedError
+    from gatebench.training.plateau import plateau_callback, stopped_by
 
     runtime.quiet_lightning()  # again: importing Lightning resets its loggers' levels
     threads = runtime.resolve_threads(cfg.get("threads"), multirun, launcher)
@@ -201,8 +201,9 @@ def _run(
 @hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Hydra task function: train one run; return its final primary metric (for sweepers).
-    The process's exit code is set in `gatebench.job_outcome` (see `gatebench.exit_codes`)."""
-    from gatebench.job_outcome import run_job
+    The process's exit code is set in `gatebench.sweep.job_outcome` (see
+    `gatebench.run.exit_codes`)."""
+    from gatebench.sweep.job_outcome import run_job
 
     return run_job(train, cfg)
 

@@ -62,11 +62,11 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
         "tests/test_report_bad_records.py", "tests/test_report_effects.py",
         "tests/test_report_problem_runs.py", "tests/test_report_table_columns.py",
     ]),
-    "callbacks": (["gatebench/callbacks.py"], [
+    "callbacks": (["gatebench/training/callbacks.py"], [
         "tests/test_train_units.py", "tests/test_callbacks_exact.py",
         "tests/test_train_runs.py",  # the logging hooks, under a real Trainer
     ]),
-    "model": (["gatebench/model.py"], [
+    "model": (["gatebench/training/model.py"], [
         "tests/test_train_units.py", "tests/test_model_wiring.py",
         # the Lightning hooks (validation, test, checkpoint, optimizer wiring) run only under a
         # real Trainer: short in-process training runs

@@ -89,7 +89,7 @@ def param_matched_budget() -> int:
     from hydra import compose, initialize_config_dir
 
     import variants
-    from gatebench.build import build_task_and_model
+    from gatebench.config.build import build_task_and_model
 
     overrides = ["experiment=reference_study", "variant=lstm", "task=adding", "run_dir=/tmp/x"]
     with initialize_config_dir(version_base="1.3", config_dir=str(REPO / "conf")):

@@ -13,8 +13,8 @@ from types import SimpleNamespace
 import pytest
 
 import tasks
-from gatebench import callbacks
-from gatebench.callbacks import SolvedTracker, StepsPerSecond
+from gatebench.training import callbacks
+from gatebench.training.callbacks import SolvedTracker, StepsPerSecond
 
 
 def _validate(tracker: SolvedTracker, step: int, metrics: dict[str, float]) -> SimpleNamespace:

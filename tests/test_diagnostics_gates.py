@@ -11,7 +11,7 @@ import tasks
 import variants
 from gatebench.diagnostics.snapshot import fixed_batch, snapshot
 from gatebench.diagnostics.trace import trace_layer
-from gatebench.model import SequenceModel
+from gatebench.training.model import SequenceModel
 from variants import Cell
 from variants.cell import REGISTRY
 from variants.recording import recording

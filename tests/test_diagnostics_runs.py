@@ -13,9 +13,9 @@ import pytest
 import torch
 
 import tasks
+from gatebench.config.validation import ConfigError
 from gatebench.diagnose import main as diagnose
 from gatebench.train import train
-from gatebench.validation import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 ADDING = ["task=adding", "task.length=8", "logger=csv"]

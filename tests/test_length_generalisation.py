@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import tasks
-from gatebench.build import build_datamodule, build_task_and_model
+from gatebench.config.build import build_datamodule, build_task_and_model
+from gatebench.config.validation import ConfigError
 from gatebench.train import train
-from gatebench.validation import ConfigError
 
 COPY = ["task=copy", "task.length=4", "variant=gru"]
 

@@ -14,8 +14,8 @@ import pytorch_lightning as pl
 import torch
 
 import tasks
-from gatebench.model import DivergedError, SequenceModel
 from gatebench.train import train
+from gatebench.training.model import DivergedError, SequenceModel
 
 ADAM = {"name": "adam", "lr": 0.01}
 

@@ -8,7 +8,7 @@ import pytorch_lightning as pl
 import torch
 
 import tasks
-from gatebench.model import SequenceModel
+from gatebench.training.model import SequenceModel
 
 VARIANT = {"name": "gru", "hidden_size": 8, "backend": "reference"}
 ADAM = {"name": "adam", "lr": 0.01}

@@ -10,11 +10,11 @@ from omegaconf import OmegaConf
 
 import tasks
 import variants
-from gatebench.build import build_task_and_model
-from gatebench.model import SequenceModel
-from gatebench.param_budget import closest_hidden_size
+from gatebench.config.build import build_task_and_model
+from gatebench.config.param_budget import closest_hidden_size
+from gatebench.config.validation import ConfigError
 from gatebench.train import train
-from gatebench.validation import ConfigError
+from gatebench.training.model import SequenceModel
 
 
 def _count(task, name: str, hidden: int) -> int:

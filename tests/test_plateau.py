@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from gatebench.resume import plan_start
+from gatebench.config.validation import ConfigError
+from gatebench.run.resume import plan_start
 from gatebench.train import train
-from gatebench.validation import ConfigError
 
 # lr 1e-9: the weights do not move, so val/norm_loss is the same at every validation (flat).
 FLAT = ["task=adding", "task.length=6", "optimizer.lr=1e-9", "trainer.val_check_interval=10"]

@@ -18,8 +18,8 @@ import pytest
 import torch
 from conftest import compose_config
 
-from gatebench import exit_codes
-from gatebench.run_lock import holder
+from gatebench.run import exit_codes
+from gatebench.run.lock import holder
 from gatebench.train import train
 
 REPO = Path(__file__).resolve().parent.parent
@@ -79,7 +79,7 @@ def test_sigkill_after_a_checkpoint_then_resume_equals_an_uninterrupted_run(tmp_
 
 
 def test_second_process_on_a_locked_run_folder_fails_naming_the_holder(tmp_path) -> None:
-    hold = ("import sys, time; from gatebench.run_lock import RunLock; lock = RunLock(sys.argv[1])"
+    hold = ("import sys, time; from gatebench.run.lock import RunLock; lock = RunLock(sys.argv[1])"
             ".acquire(); print('held', flush=True); time.sleep(120)")  # fmt: skip
     holder_proc = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path)], cwd=REPO,
                                    env=ENV, stdout=subprocess.PIPE, text=True)  # fmt: skip
@@ -116,7 +116,7 @@ def test_a_diverged_run_exits_with_its_code_and_a_failed_one_with_its_own(tmp_pa
     assert result.returncode == exit_codes.DIVERGED
     assert json.loads((tmp_path / "diverged" / "results.json").read_text())["status"] == "diverged"
     # the same path in-process (no second interpreter start): a failed run's code
-    from gatebench.job_outcome import run_job
+    from gatebench.sweep.job_outcome import run_job
 
     exit_codes.set_pending(exit_codes.OK)
     run_job(train, compose_config([*TINY, "+trainer.no_such_option=1"], tmp_path / "failed"))

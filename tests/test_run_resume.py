@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gatebench.checkpoints import CheckpointError
-from gatebench.resume import RunRefused
+from gatebench.run.checkpoints import CheckpointError
+from gatebench.run.resume import RunRefused
 from gatebench.train import train
 
 ADDING = ["task=adding", "task.length=6", "logger=csv"]
@@ -116,7 +116,7 @@ def test_wandb_step_equals_metrics_csv_step(tiny_config, monkeypatch) -> None:
 def test_a_multirun_job_finding_its_checkpoint_resumes_without_ckpt_path(tiny_config) -> None:
     from omegaconf import OmegaConf
 
-    from gatebench.resume import plan_start
+    from gatebench.run.resume import plan_start
 
     first = train(tiny_config(*ADDING, "trainer.max_steps=10", "scheduler.total_steps=20"))
     run_dir = Path(first["run_dir"])

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gatebench import exit_codes
+from gatebench.run import exit_codes
 
 REPO = Path(__file__).resolve().parent.parent
 TINY = [

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from gatebench.plugins import import_modules
-from gatebench.validation import ConfigError
+from gatebench.config.plugins import import_modules
+from gatebench.config.validation import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "examples" / "ugrnn_cell"

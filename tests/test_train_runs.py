@@ -11,9 +11,9 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from gatebench.records import RECORD_KEYS, STATUSES
+from gatebench.config.validation import ConfigError
+from gatebench.run.records import RECORD_KEYS, STATUSES
 from gatebench.train import train
-from gatebench.validation import ConfigError
 
 ADDING = ["task=adding", "task.length=6"]
 DIVERGE = [

@@ -13,12 +13,12 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.types import RunMode
 
-from gatebench.metrics_csv import MetricsCSVLogger
-from gatebench.optim import build_optimizer, build_scheduler
-from gatebench.records import check_record, new_record, write_json_atomic
-from gatebench.runtime import resolve_threads
-from gatebench.sweep_progress import count_jobs
-from gatebench.validation import ConfigError, validate_config
+from gatebench.config.validation import ConfigError, validate_config
+from gatebench.run.metrics_csv import MetricsCSVLogger
+from gatebench.run.records import check_record, new_record, write_json_atomic
+from gatebench.run.runtime import resolve_threads
+from gatebench.sweep.progress import count_jobs
+from gatebench.training.optim import build_optimizer, build_scheduler
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from gatebench.build import build_task_and_model
+from gatebench.config.build import build_task_and_model
 
 
 def _layer(full_config, *overrides: str):

@@ -1,6 +1,6 @@
 """Read run records (`results.json`, `metrics.csv`) into a tidy runs frame and long curves.
 
-The record schema is `gatebench.schema` (documented in `docs/contracts.md`). This module imports
+The record schema is `gatebench.run.schema` (documented in `docs/contracts.md`). This module imports
 pandas only (never torch, `variants` or `tasks`), so reading a thousand runs starts in a second.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from gatebench.schema import (  # noqa: F401 - statuses re-exported for the report
+from gatebench.run.schema import (  # noqa: F401 - statuses re-exported for the report
     CHECKPOINT_DIR,
     COMPLETED_STATUSES,
     METRICS_FILE,
@@ -257,7 +257,7 @@ def find_run_dirs(paths: Iterable[str | Path]) -> list[Path]:
 
 def _job_folder_note(job: Path) -> str:
     """What a job folder without a run record is: still running, killed, or never started."""
-    from gatebench.run_lock import holder
+    from gatebench.run.lock import holder
 
     running = holder(job)
     if running:

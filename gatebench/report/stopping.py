@@ -3,10 +3,10 @@
 A comparison at a fixed step budget measures "solved within N steps", not "cannot solve": a run
 stopped at `trainer.max_steps` whose validation loss was still falling was cut by the budget.
 Per (task, T, variant) this counts the runs that were solved, stopped by the plateau rule
-(`plateau.patience`, see `gatebench/plateau.py`), or reached `max_steps`; of the latter, how
-many were *still improving*: their `val/norm_loss` fell by more than `min_delta` over their last
-`window` steps (the plateau rule's window, `patience x val_check_interval`, where it was on;
-else the last quarter of the budget).
+(`plateau.patience`, see `gatebench/training/plateau.py`), or reached `max_steps`; of the
+latter, how many were *still improving*: their `val/norm_loss` fell by more than `min_delta`
+over their last `window` steps (the plateau rule's window, `patience x val_check_interval`,
+where it was on; else the last quarter of the budget).
 
 Reads the runs frame and the long curves only (pandas).
 """

@@ -9,7 +9,7 @@ import warnings
 from collections.abc import Sequence
 from importlib.metadata import entry_points
 
-from gatebench.validation import ConfigError
+from gatebench.config.validation import ConfigError
 
 GROUPS = ("gatebench.variants", "gatebench.tasks")
 

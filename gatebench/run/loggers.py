@@ -9,7 +9,7 @@ from typing import Any
 from pytorch_lightning.loggers import WandbLogger
 from pytorch_lightning.loggers.logger import Logger
 
-from gatebench.metrics_csv import MetricsCSVLogger
+from gatebench.run.metrics_csv import MetricsCSVLogger
 
 
 class StepWandbLogger(WandbLogger):

@@ -49,7 +49,7 @@ def empty_record() -> dict[str, Any]:
 
 RECORD_KEYS = tuple(empty_record())
 # Optional keys: where and how a run ran, and when (ISO-8601 UTC stamps of its start and end;
-# `segments`: one entry per process that trained it, see gatebench.run_history).
+# `segments`: one entry per process that trained it, see gatebench.run.history).
 EXTRA_KEYS = (
     "recurrent_params",
     "run_dir",

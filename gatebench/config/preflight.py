@@ -9,7 +9,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from gatebench.validation import ConfigError
+from gatebench.config.validation import ConfigError
 
 GB = 1e9
 

@@ -24,8 +24,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from gatebench.progress import duration
-from gatebench.schema import RESULTS_FILE, STATUSES
+from gatebench.run.progress import duration
+from gatebench.run.schema import RESULTS_FILE, STATUSES
 
 STATE_FILE = ".progress.json"
 LOCK_FILE = ".progress.lock"
@@ -110,7 +110,7 @@ class SweepProgress(Callback):
         print(f"gatebench: {line}", flush=True)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        from gatebench.hydra_callbacks import count_results
+        from gatebench.sweep.hydra_callbacks import count_results
 
         sweep_dir = Path(config.hydra.sweep.dir)
         path = sweep_dir / STATE_FILE

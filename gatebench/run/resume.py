@@ -15,13 +15,13 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from gatebench.schema import CHECKPOINT_DIR, RESULTS_FILE
+from gatebench.run.schema import CHECKPOINT_DIR, RESULTS_FILE
 
 # A record with one of these statuses is a result: a re-run with the same config leaves it be.
 FINAL_STATUSES = ("solved", "finished", "diverged")
 # Keys that may change between a run and its resume: where and how it runs, how far it goes.
 MAY_DIFFER = ("ckpt_path", "threads", "run_dir", "logger", "trainer.max_steps")
-HISTORY_KEY = "RunHistory"  # the checkpoint's state key of gatebench.run_history.RunHistory
+HISTORY_KEY = "RunHistory"  # the checkpoint's state key of gatebench.run.history.RunHistory
 
 
 class RunRefused(RuntimeError):
@@ -79,7 +79,7 @@ def plan_start(cfg: DictConfig, config: dict[str, Any], multirun: bool) -> Start
     """Decide how this run starts in `cfg.run_dir`; RunRefused or CheckpointError when it must
     not or cannot. In a multirun a job that finds its earlier run resumes it without
     `ckpt_path=last` (a re-run sweep)."""
-    from gatebench.checkpoints import load_checkpoint
+    from gatebench.run.checkpoints import load_checkpoint
 
     run_dir = Path(cfg.run_dir)
     record = read_record(run_dir / RESULTS_FILE)

@@ -20,7 +20,7 @@ def start_record(cfg: DictConfig, config: dict[str, Any], launch_id: str) -> dic
     """The run's record with everything the config alone says (the rest is filled in later)."""
     import torch
 
-    from gatebench.records import new_record
+    from gatebench.run.records import new_record
 
     options = {k: v for k, v in config["variant"].items() if k not in ("name", "label")}
     if cfg.variant_label != cfg.variant.name:
@@ -124,7 +124,7 @@ def failure_record(cfg: DictConfig, message: str, launch_id: str) -> dict[str, A
         config = OmegaConf.to_container(cfg, resolve=True)
         record = start_record(cfg, config, launch_id)
     except Exception:  # noqa: BLE001 - the config itself may be what is broken
-        from gatebench.records import new_record
+        from gatebench.run.records import new_record
 
         config = OmegaConf.to_container(cfg, resolve=False)
         record = new_record(

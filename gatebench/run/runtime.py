@@ -9,8 +9,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from gatebench.schema import CHECKPOINT_DIR
-from gatebench.validation import ConfigError
+from gatebench.config.validation import ConfigError
+from gatebench.run.schema import CHECKPOINT_DIR
 
 # Lightning advice that does not apply here: data is generated in-process (no workers), the run
 # directory already holds Hydra's files, and steps (not epochs) drive training.

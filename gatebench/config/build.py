@@ -7,7 +7,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from gatebench.validation import ConfigError
+from gatebench.config.validation import ConfigError
 
 
 def config_error(group: str, node: DictConfig, error: Exception) -> ConfigError:
@@ -52,7 +52,7 @@ def build_task_and_model(cfg: DictConfig) -> tuple[Any, Any]:
     import pytorch_lightning as pl
 
     import tasks
-    from gatebench.model import SequenceModel
+    from gatebench.training.model import SequenceModel
 
     task_params = {k: v for k, v in OmegaConf.to_container(cfg.task).items() if k != "name"}
     try:
@@ -70,7 +70,7 @@ def build_task_and_model(cfg: DictConfig) -> tuple[Any, Any]:
     budget = OmegaConf.select(cfg, "model.param_budget", default=None)
     expected = None
     if budget is not None:
-        from gatebench.param_budget import match_hidden_size
+        from gatebench.config.param_budget import match_hidden_size
 
         try:
             hidden, expected = match_hidden_size(task, variant, budget, encoder_size)

@@ -1,6 +1,6 @@
 """How far a run is: the start line, plain progress lines with step/total and ETA, `resumed from
 step N`, and where the checkpoint is when Ctrl-C stops the run (the terminal bar:
-`gatebench.progress_bar`)."""
+`gatebench.run.progress_bar`)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from gatebench.checkpoints import CheckpointError, load_checkpoint
+from gatebench.run.checkpoints import CheckpointError, load_checkpoint
 
 log = logging.getLogger("gatebench")
 
@@ -177,7 +177,7 @@ def run_progress(cfg: Any, record: dict[str, Any], loggers: list[Any]) -> RunPro
     """The run's RunProgress from its config and its (described) record."""
     from hydra.core.hydra_config import HydraConfig
 
-    from gatebench import runtime
+    from gatebench.run import runtime
 
     overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
     start = {

@@ -26,7 +26,7 @@ def whole_model_count(
     import torch
 
     import variants
-    from gatebench.model import SequenceModel
+    from gatebench.training.model import SequenceModel
 
     with torch.random.fork_rng(devices=[]):
         model = SequenceModel(

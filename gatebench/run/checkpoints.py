@@ -2,7 +2,7 @@
 
 Lightning writes `last.ckpt` in place, so a full disk or a kill mid-write leaves a truncated
 file that the next resume cannot read. Here the previous checkpoint stays whole until the new
-one is complete, as `results.json` already is (`gatebench.records.write_json_atomic`).
+one is complete, as `results.json` already is (`gatebench.run.records.write_json_atomic`).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from gatebench.records import file_mode
-from gatebench.validation import ConfigError
+from gatebench.config.validation import ConfigError
+from gatebench.run.records import file_mode
 
 
 class CheckpointError(ConfigError):

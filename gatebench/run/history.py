@@ -10,7 +10,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from gatebench.run_record import utc_now
+from gatebench.run.record import utc_now
 
 
 def total_wall_time_s(segments: list[dict[str, Any]]) -> float:

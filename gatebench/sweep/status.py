@@ -16,7 +16,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from gatebench import exit_codes
+from gatebench.run import exit_codes
 
 OUTCOMES_DIR = Path(".gatebench") / "jobs"
 
@@ -25,7 +25,7 @@ def write_outcome(cfg: DictConfig, code: int, message: str | None) -> None:
     """Leave this multirun job's exit code and message for `SweepExitStatus`."""
     from hydra.core.hydra_config import HydraConfig
 
-    from gatebench.records import write_json_atomic
+    from gatebench.run.records import write_json_atomic
 
     name = Path(cfg.run_dir).name
     outcome = {"job": name, "exit_code": int(code), "message": message}

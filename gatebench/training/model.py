@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 import variants
-from gatebench.optim import build_optimizer, build_scheduler
+from gatebench.training.optim import build_optimizer, build_scheduler
 
 # Keys of the variant config that describe the run rather than the layer.
 VARIANT_META_KEYS = ("name", "label")
@@ -27,7 +27,7 @@ class SequenceModel(pl.LightningModule):
     and score with the task's own `loss` and `metrics`.
 
     `variant` is the variant config (`name`, `hidden_size`, options for `variants.build`);
-    `optimizer` and `scheduler` are the matching config sections (see gatebench.optim).
+    `optimizer` and `scheduler` are the matching config sections (see gatebench.training.optim).
     `test_lengths` are the lengths of the datamodule's test loaders, in their order (default:
     the task's length): each is scored, and its `norm_loss` normalised, with the task's
     baseline *at that length*; the block at the task's length is logged as `test/<name>`,
@@ -50,7 +50,8 @@ class SequenceModel(pl.LightningModule):
         options = {k: v for k, v in dict(variant).items() if k not in VARIANT_META_KEYS}
         hidden_size = int(options.pop("hidden_size"))
         self.hidden_size = hidden_size
-        self.param_budget: int | None = None  # set by gatebench.build with model.param_budget
+        # set by gatebench.config.build with model.param_budget
+        self.param_budget: int | None = None
         width = int(encoder_size or hidden_size)
         if task.input_kind == "tokens":
             self.encoder: nn.Module = nn.Embedding(task.input_size, width)

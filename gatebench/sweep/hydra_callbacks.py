@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 def count_results(sweep_dir: Path) -> dict[str, int]:
     """Runs under `sweep_dir` by results.json status (`missing` for job dirs without one,
     `invalid` for a file that is not a record)."""
-    from gatebench.resume import read_record
+    from gatebench.run.resume import read_record
 
     counts: dict[str, int] = {}
     job_dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]

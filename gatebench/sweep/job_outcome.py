@@ -1,9 +1,9 @@
-"""Run one Hydra job and turn its outcome into an exit code (`gatebench.exit_codes`).
+"""Run one Hydra job and turn its outcome into an exit code (`gatebench.run.exit_codes`).
 
 A single run exits with its code: one line on stderr and no record for bad input, a locked or
 refused run directory; the code of its status otherwise. In a multirun nothing a job raises ends
 the sweep: a config error or an unexpected error is recorded as a `failed` results.json (never
-over a final record), and the job's code is left for `gatebench.sweep_status`, which sets the
+over a final record), and the job's code is left for `gatebench.sweep.status`, which sets the
 multirun's exit code once every job ran and the report is written.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from gatebench import exit_codes, runtime
-from gatebench.validation import ConfigError
+from gatebench.config.validation import ConfigError
+from gatebench.run import exit_codes, runtime
 
 log = logging.getLogger("gatebench")
 
@@ -26,9 +26,9 @@ log = logging.getLogger("gatebench")
 def record_failure(cfg: DictConfig, message: str) -> None:
     """Write a `failed` record for a multirun job that raised, unless its folder already holds a
     final one (a finished result is never overwritten)."""
-    from gatebench.records import RESULTS_FILE, write_json_atomic
-    from gatebench.resume import FINAL_STATUSES, read_record
-    from gatebench.run_record import failure_record
+    from gatebench.run.record import failure_record
+    from gatebench.run.records import RESULTS_FILE, write_json_atomic
+    from gatebench.run.resume import FINAL_STATUSES, read_record
 
     run_dir = Path(cfg.run_dir)
     existing = read_record(run_dir / RESULTS_FILE)
@@ -42,8 +42,8 @@ def record_failure(cfg: DictConfig, message: str) -> None:
 
 def run_job(train: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> float | None:
     """`train(cfg)` as one Hydra job; returns the final primary metric (None when there is none)."""
-    from gatebench.resume import RunRefused
-    from gatebench.run_lock import RunDirLocked
+    from gatebench.run.lock import RunDirLocked
+    from gatebench.run.resume import RunRefused
 
     multirun, _ = runtime.hydra_launch()
     record: dict[str, Any] | None = None
@@ -66,7 +66,7 @@ def run_job(train: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> f
         log.exception("%s: failed", cfg.get("run_name"))
         record_failure(cfg, message)
     if multirun:
-        from gatebench.sweep_status import write_outcome
+        from gatebench.sweep.status import write_outcome
 
         if code in (exit_codes.CONFIG, exit_codes.LOCKED):
             log.error("%s: %s", cfg.get("run_name"), message)

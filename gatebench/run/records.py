@@ -1,6 +1,6 @@
 """Run records on disk: the atomic write of results.json and the run's provenance (versions, git).
 
-The schema itself lives in `gatebench.schema`."""
+The schema itself lives in `gatebench.run.schema`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from gatebench.schema import (  # noqa: F401 - re-exported: the runner's one import
+from gatebench.run.schema import (  # noqa: F401 - re-exported: the runner's one import
     EXTRA_KEYS,
     RECORD_KEYS,
     RESULTS_FILE,
