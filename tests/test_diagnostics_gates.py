@@ -127,10 +127,10 @@ def test_recording_changes_neither_outputs_nor_gradients(name: str, user_cells) 
                            backend="reference", generator=torch.Generator().manual_seed(3))
     x = _x(2)
     plain, _ = layer(x)
-    (plain_grad,) = torch.autograd.grad(plain.sum(), layer.weight_hh_l0)
+    (plain_grad,) = torch.autograd.grad(plain.sum(), layer.weight_ih_l0)
     with recording(layer.cell) as trace:
         recorded, _ = layer(x)
-    (recorded_grad,) = torch.autograd.grad(recorded.sum(), layer.weight_hh_l0)
+    (recorded_grad,) = torch.autograd.grad(recorded.sum(), layer.weight_ih_l0)
     assert torch.equal(plain, recorded) and torch.equal(plain_grad, recorded_grad)
     assert len(trace.steps) == T
     assert set(trace.steps[0].gates) == set(layer.cell.gates) | set(layer.cell.candidates)

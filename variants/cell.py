@@ -10,6 +10,10 @@ Conventions
 -----------
 - ``blocks``: names of the H-sized blocks stacked in ``weight_ih`` (G*H, I), ``weight_hh`` (G*H, H)
   and the biases (G*H,), in order (torch's order for rnn/lstm/gru).
+- ``recurrent_matrix``: False for a cell with no ``weight_hh`` and no ``bias_hh`` (minGRU,
+  minLSTM: gates from x only; sLSTM: its head-wise R is an extra parameter): the layer then
+  builds ``weight_ih`` and ``bias_ih`` only, the engine passes ``weight_hh_t=None`` and the cell's
+  ``step`` must not call the default `recurrent_projection`.
 - ``carry``: the tuple the engine threads through time. ``carry[0]`` is always ``h``; the first
   ``len(state_names)`` entries are the state returned to the user; further entries are internal
   (e.g. fgr's previous gates) and are never returned.
@@ -22,9 +26,10 @@ Conventions
   product over steps is the memory retention; ``constant_gates`` the gates a variant fixes.
 
 Fast paths: engines ask, the cell answers. A cell declares what a faster engine may run in its
-place with the hooks ``bptt_kernel`` (+ ``bptt_weights``), ``triton_pointwise`` and
-``torch_fused``; the defaults here say "none". A hook holds only for the class that declares
-it: when a subclass (or a mixin) overrides one of the cell's `math_members` (``step``,
+place with the hooks ``bptt_kernel`` (+ ``bptt_weights``), ``triton_pointwise``,
+``torch_fused`` and ``scan_coefficients`` (a recurrence diagonal-linear in h, run by a parallel
+scan: `variants.backends.scan`); the defaults here say "none". A hook holds only for the class
+that declares it: when a subclass (or a mixin) overrides one of the cell's `math_members` (``step``,
 ``pointwise``, a gate function...) below the class that declared a hook, `fast_path` refuses
 that hook until the subclass declares it again, so a parent's kernel never runs in place of the
 user's math. A subclass that changes only options (``options``, Greff's flags) keeps the
@@ -46,13 +51,15 @@ if TYPE_CHECKING:
     from variants.engine import LayerWeights
 
 Carry = tuple[Tensor, ...]
+# (xp (T, B, G*H), extra parameters) -> (a, b), each (T, B, H): h_t = a_t * h_{t-1} + b_t
+ScanCoefficients = Callable[[Tensor, dict[str, Tensor]], tuple[Tensor, Tensor]]
 REGISTRY: dict[str, type[Cell]] = {}
 
 
 class StepWeights(NamedTuple):
     """What a step needs besides its inputs: R^T (H, G*H), b_hh when not folded, extra params."""
 
-    weight_hh_t: Tensor
+    weight_hh_t: Tensor | None  # None when the cell has no recurrent matrix
     bias_hh: Tensor | None
     extra: dict[str, Tensor]
 
@@ -72,6 +79,7 @@ class Cell:
     state_names: ClassVar[tuple[str, ...]] = ("h",)
     options: ClassVar[dict[str, Any]] = {}
     fold_recurrent_bias: ClassVar[bool] = True
+    recurrent_matrix: ClassVar[bool] = True  # False: no weight_hh / bias_hh (module docstring)
     math_in: ClassVar[str] = "pointwise"  # the method that holds the per-step math
     # members that define the cell's math: overriding one below a hook's class voids that hook
     math_members: ClassVar[tuple[str, ...]] = (
@@ -116,6 +124,12 @@ class Cell:
         """Initialise an extra parameter in place: torch's rule, uniform(-1/sqrt(H), 1/sqrt(H))."""
         bound = 1.0 / math.sqrt(self.hidden_size)
         tensor.uniform_(-bound, bound, generator=generator)
+
+    def init_parameters(self, weights: LayerWeights, options: Any,
+                        generator: torch.Generator | None, layer: int, num_layers: int) -> None:
+        """Called after the layer's generic init of each layer and direction: a cell whose paper
+        initialises differently overwrites here what `options` (the layer's `LayerOptions`) leave
+        at their defaults. Default: nothing."""
 
     def forget_bias_blocks(self, chrono: bool = False) -> dict[str, float]:
         """``{block: sign}`` that `forget_bias` / chrono init write to; {} = not applicable."""
@@ -180,13 +194,19 @@ class Cell:
         ``"rnn_relu"``; used by backend `cudnn`), or None when torch has none."""
         return None
 
+    def scan_coefficients(self) -> ScanCoefficients | None:
+        """For a recurrence diagonal-linear in h, ``h_t = a_t * h_{t-1} + b_t`` with a, b from the
+        input only: a function ``(xp (T, B, G*H), extra) -> (a, b)``, each (T, B, H), with the
+        same ops as the cell's step (backend `scan`); None otherwise."""
+        return None
+
     def torch_family(self) -> type[nn.Module] | None:
         """torch's module of this cell's family (nn.RNN, nn.LSTM, nn.GRU): the speed benchmark's
         baseline, not an equality (`torch_fused` is); None when the cell belongs to none."""
         return None
 
 
-FAST_PATH_HOOKS = ("bptt_kernel", "triton_pointwise", "torch_fused")
+FAST_PATH_HOOKS = ("bptt_kernel", "triton_pointwise", "torch_fused", "scan_coefficients")
 
 
 def _definer(cls: type, member: str) -> type | None:

@@ -19,7 +19,7 @@ class LayerWeights(NamedTuple):
     """The parameters of one layer and direction (biases None when ``bias=False``)."""
 
     weight_ih: Tensor
-    weight_hh: Tensor
+    weight_hh: Tensor | None  # None for a cell without a recurrent matrix (`Cell.recurrent_matrix`)
     bias_ih: Tensor | None
     bias_hh: Tensor | None
     extra: dict[str, Tensor]
@@ -28,7 +28,7 @@ class LayerWeights(NamedTuple):
 def projection_bias(cell: Cell, weights: LayerWeights) -> Tensor | None:
     """The bias of the input projection: ``b_ih`` (+ ``b_hh`` when the cell folds it in)."""
     bias = weights.bias_ih
-    if bias is not None and cell.fold_recurrent_bias:
+    if bias is not None and cell.fold_recurrent_bias and weights.bias_hh is not None:
         bias = bias + weights.bias_hh
     return bias
 
@@ -48,7 +48,8 @@ def input_projection(cell: Cell, x: Tensor, weights: LayerWeights) -> Tensor:
 def step_weights(cell: Cell, weights: LayerWeights) -> StepWeights:
     """The per-step weights, prepared once per sequence by the cell."""
     bias_hh = None if cell.fold_recurrent_bias else weights.bias_hh
-    return cell.prepare_weights(StepWeights(weights.weight_hh.t(), bias_hh, weights.extra))
+    weight_hh_t = None if weights.weight_hh is None else weights.weight_hh.t()
+    return cell.prepare_weights(StepWeights(weight_hh_t, bias_hh, weights.extra))
 
 
 def run_reference(

@@ -74,6 +74,9 @@ class RecurrentLayer(nn.Module):
                 shapes = {"weight_ih": (gh, fan_in), "weight_hh": (gh, self.hidden_size)}
                 if self.bias:
                     shapes.update({"bias_ih": (gh,), "bias_hh": (gh,)})
+                if not self.cell.recurrent_matrix:  # e.g. minGRU: W_ih and one bias only
+                    shapes.pop("weight_hh")
+                    shapes.pop("bias_hh", None)
                 shapes.update(self.cell.extra_parameters())
                 for name, shape in shapes.items():
                     self.register_parameter(name + sfx, nn.Parameter(torch.empty(shape, **factory)))
@@ -90,16 +93,20 @@ class RecurrentLayer(nn.Module):
             for direction in range(self.num_directions):
                 w = self.layer_weights(layer, direction)
                 init_weight(w.weight_ih.data, o.kernel_initializer, hidden, self.generator)
-                init_weight(w.weight_hh.data, o.recurrent_initializer, hidden, self.generator)
+                if w.weight_hh is not None:
+                    init_weight(w.weight_hh.data, o.recurrent_initializer, hidden, self.generator)
                 if self.bias:
-                    init_biases(w.bias_ih.data, w.bias_hh.data, o.bias_initializer,
+                    # no recurrent bias (`Cell.recurrent_matrix` False): a scratch one, discarded
+                    b_hh = w.bias_hh.data if w.bias_hh is not None else torch.empty_like(w.bias_ih)
+                    init_biases(w.bias_ih.data, b_hh, o.bias_initializer,
                                 cell.blocks, hidden, self.generator, signs, o.chrono_t_max)
                     if o.forget_bias is not None:
-                        set_forget_bias(w.bias_ih.data, w.bias_hh.data, cell.blocks, hidden,
+                        set_forget_bias(w.bias_ih.data, b_hh, cell.blocks, hidden,
                                         signs, o.forget_bias)
                 with torch.no_grad():
                     for name, tensor in w.extra.items():
                         cell.init_extra(name, tensor, self.generator)
+                    cell.init_parameters(w, o, self.generator, layer, self.num_layers)
 
     def layer_weights(self, layer: int, direction: int) -> LayerWeights:
         """The parameters of one layer and direction."""

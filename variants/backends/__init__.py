@@ -9,7 +9,8 @@ device's preference list that supports the cell. Engines never test a cell's cla
 the cell's fast-path hooks (`variants.cell.fast_path`).
 
 Layout: `bptt/` (hand-written BPTT on CPU, its compiled C step), `triton/` (fused GPU kernels),
-`torch_fused` (`cudnn`: torch's own op), `auto`; shared by them: `autocast`, `kernel_table`
+`torch_fused` (`cudnn`: torch's own op), `scan` (a parallel scan for recurrences
+diagonal-linear in h), `auto`; shared by them: `autocast`, `kernel_table`
 (the codes the compiled kernels read). `register_backend` adds one without touching any cell; a
 ``"module:attribute"`` string registers one lazily, so an optional dependency (e.g. triton) is
 imported only when that engine is used.
@@ -83,4 +84,5 @@ def supports(name: str, cell: Cell, x: Tensor, recurrent_mask: Tensor | None) ->
 register_backend("bptt", "variants.backends.bptt.engine:ENGINE")
 register_backend("triton", "variants.backends.triton.engine:ENGINE")
 register_backend("cudnn", "variants.backends.torch_fused:ENGINE")
+register_backend("scan", "variants.backends.scan:ENGINE")
 register_backend("auto", "variants.backends.auto:ENGINE")

@@ -5,6 +5,8 @@
   `triton`; then `bptt`; then `reference`.
 - CPU: `bptt` (within 1.2x of torch's fused modules or faster, results/speed/cpu-2core.md), then
   `reference`.
+- Both: `scan` first for the cells that declare a diagonal-linear recurrence (minGRU, minLSTM;
+  no other backend serves them), results/speed/scan-cpu-2core.md.
 
 Each backend answers for itself (`supports(cell, x, recurrent_mask)`: the cell's fast-path hooks,
 recurrent_dropout, device), so adding a backend or a cell touches one place: `PREFERENCE` or the
@@ -22,10 +24,10 @@ from variants.cell import Cell
 from variants.engine import LayerWeights, run_reference
 
 PREFERENCE: dict[str, tuple[str, ...]] = {
-    "cuda": ("cudnn", "triton", "bptt", "reference"),
-    "cpu": ("bptt", "reference"),
+    "cuda": ("cudnn", "scan", "triton", "bptt", "reference"),
+    "cpu": ("scan", "bptt", "reference"),
 }
-FALLBACK = ("bptt", "reference")  # other device types
+FALLBACK = ("scan", "bptt", "reference")  # other device types
 
 
 def first_supported(order: tuple[str, ...], cell: Cell, x: Tensor,

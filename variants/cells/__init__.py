@@ -13,8 +13,10 @@ from variants.cells.lstm import (
     NOGCell,
     PeepholeCell,
 )
+from variants.cells.minimal import MinGRUCell, MinLSTMCell
 
 __all__ = [
     "CIFGCell", "ElmanCell", "FGRCell", "GRUCell", "GRUChoCell", "LSTMCell", "NFGCell",
     "NIAFCell", "NIGCell", "NOAFCell", "NOGCell", "PeepholeCell",
+    "MinGRUCell", "MinLSTMCell",
 ]
