@@ -67,7 +67,7 @@ BUGS = (
         "stats.CensoredData(uncensored=np.concatenate([times.events, times.censored]))",
         ("tests/test_report_survival.py", "tests/test_report_solved_counts.py")),
     Bug("model reads out at step 0 instead of the last step", "gatebench/training/model.py",
-        "output = output[:, -1]", "output = output[:, 0]",
+        "return output[:, -1]", "return output[:, 0]",
         ("tests/test_model_wiring.py", "tests/test_learning.py")),
     Bug("train/grad_norm over the recurrent layer only", "gatebench/training/model.py",
         "norms = [p.grad.detach().norm(2) for p in self.parameters()",
@@ -80,6 +80,15 @@ BUGS = (
         "u.uniform_(1.0, chrono_t_max - 1.0, generator=generator)",
         "u.uniform_(1.0, chrono_t_max, generator=generator)",
         ("tests/test_variants_chrono_exact.py",)),
+    # issue 25: the two readout bugs (as they were), then the 11 mutations that survived
+    Bug("readout: bidirectional read at the last step (the reverse half saw only x[T-1])",
+        "gatebench/training/model.py",
+        "return torch.cat([output[:, -1, :h], output[:, 0, h:]], dim=-1)",
+        "return output[:, -1]", ("tests/test_model_readout.py",)),
+    Bug("readout: bidirectional go_backwards per-step outputs left in processing order",
+        "gatebench/training/model.py",
+        'return output.flip(1) if rule == "every_time_order" else output', "return output",
+        ("tests/test_model_readout.py",)),
 )  # fmt: skip
 
 

@@ -60,6 +60,7 @@ def describe(record: dict[str, Any], task: Any, model: Any) -> None:
         recurrent_params=variants.count_parameters(model.layer),
         hidden_size=model.hidden_size,
         param_budget=model.param_budget,
+        readout=model.readout_rule,
         test_lengths=list(model.test_lengths),
         test_baselines={str(n): b for n, b in model.test_baselines.items()},
     )

@@ -71,6 +71,9 @@ EXTRA_KEYS = (
     # parameter matching (model.param_budget): the budget, and the hidden size it chose
     "param_budget",
     "hidden_size",
+    # which layer outputs the readout saw: last | last_bidirectional | every | every_time_order
+    # (see gatebench.training.model.readout_rule)
+    "readout",
 )
 
 

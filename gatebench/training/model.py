@@ -17,6 +17,30 @@ from gatebench.training.optim import build_optimizer, build_scheduler
 VARIANT_META_KEYS = ("name", "label")
 
 
+def readout_rule(task: Any, layer: Any) -> str:
+    """Which outputs of `layer` the task's readout (`last` | `every`) sees; results.json keeps it
+    as `readout`. `last`: the last step. `last_bidirectional`: the forward direction's last step
+    and the reverse direction's step 0, each after the whole sequence, as `nn.LSTM`'s final h_n
+    (the reverse half at the last step has read only that step). `every`: each step.
+    `every_time_order`: a bidirectional go_backwards layer, whose outputs come in processing
+    order (Keras), flipped back so the prediction for step t is read at step t.
+
+    Refused: go_backwards without bidirectional at every step: in time order the output at step
+    t has read only steps t..T-1, so no target that depends on earlier inputs can be learned.
+    """
+    if task.readout == "last":
+        return "last_bidirectional" if layer.num_directions == 2 else "last"
+    if not layer.go_backwards:
+        return "every"
+    if layer.num_directions == 1:
+        raise ValueError(
+            f"go_backwards=True cannot be read out at every step (task {task.name!r}): in time "
+            "order the output at step t has read only steps t..T-1 and cannot recall earlier "
+            "inputs; add bidirectional=True or drop go_backwards"
+        )
+    return "every_time_order"
+
+
 class DivergedError(RuntimeError):
     """Training produced a non-finite loss; the run is recorded as `diverged`."""
 
@@ -61,6 +85,7 @@ class SequenceModel(pl.LightningModule):
             variant["name"], width, hidden_size, batch_first=True, **options
         )
         self.readout = nn.Linear(self.layer.num_directions * hidden_size, task.output_size)
+        self.readout_rule = readout_rule(task, self.layer)
         self.baseline = float(task.baseline())
         self.test_lengths: tuple[int, ...] = tuple(
             int(n) for n in (test_lengths if test_lengths is not None else [task.length])
@@ -75,9 +100,17 @@ class SequenceModel(pl.LightningModule):
         """Predictions for a batch-first input: `(n, output_size)` for readout `last`,
         `(n, L, output_size)` for readout `every` (logits for class targets)."""
         output, _ = self.layer(self.encoder(x))
-        if self.task.readout == "last":
-            output = output[:, -1]
-        return self.readout(output)
+        return self.readout(self.read_out(output))
+
+    def read_out(self, output: torch.Tensor) -> torch.Tensor:
+        """The layer's batch-first output (n, L, D * H) -> what the readout sees."""
+        rule = self.readout_rule
+        if rule == "last_bidirectional":
+            h = self.hidden_size
+            return torch.cat([output[:, -1, :h], output[:, 0, h:]], dim=-1)
+        if rule == "last":
+            return output[:, -1]
+        return output.flip(1) if rule == "every_time_order" else output
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         x, y, mask = batch
