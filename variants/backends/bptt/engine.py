@@ -187,6 +187,12 @@ def run_bptt(
     kernel, reason = _kernel(cell, recurrent_mask)
     if reason is not None:
         raise ValueError(reason)
+    return run_kernel(kernel, cell, x, state, weights, reverse)
+
+
+def run_kernel(kernel: BPTTKernel, cell: Cell, x: Tensor, state: tuple[Tensor, ...],
+               weights: LayerWeights, reverse: bool = False) -> tuple[Tensor, tuple[Tensor, ...]]:
+    """Run `kernel` (the cell's, or one standing for it) over x as `run_bptt` does."""
     order = getattr(kernel, "permutation", None)
     if order is not None:
         weights = permute_blocks(weights, order, cell.hidden_size)

@@ -31,6 +31,7 @@ from variants import native_cache
 from variants.backends import kernel_table
 
 SOURCE = Path(__file__).with_name("csrc") / "bptt_steps.c"
+HEADERS = (SOURCE.with_name("gemm_block.h"),)  # included by SOURCE: part of the cache key
 ENABLE_ENV = "GATEBENCH_NATIVE"  # "0": never use the compiled step
 SUFFIX = {torch.float32: "_f32", torch.float64: "_f64"}
 
@@ -77,7 +78,8 @@ def cache_dir() -> Path:
 def library_path(compiler: str) -> Path:
     """Where the library built by `compiler` lives: keyed by the source, the generated header
     (`kernel_table.c_header`), the compiler, its flags and the machine."""
-    key = hashlib.sha256(SOURCE.read_bytes() + kernel_table.c_header().encode() + " ".join(
+    sources = SOURCE.read_bytes() + b"".join(h.read_bytes() for h in HEADERS)
+    key = hashlib.sha256(sources + kernel_table.c_header().encode() + " ".join(
         [compiler, *compile_flags(), platform.machine()]).encode()).hexdigest()[:16]
     return cache_dir() / f"bptt_steps-{key}.so"
 
@@ -132,6 +134,13 @@ def _library() -> ctypes.CDLL | None:
         "lstm_backward_step": [ctypes.POINTER(Spec)] + [pointer] * 8,
         "gru_forward_step": [i64] * 4 + [pointer] * 4,
         "gru_backward_step": [i64] * 4 + [pointer] * 5 + [i64] + [pointer] * 2,
+        "lstm_forward_seq": [ctypes.POINTER(Spec), i64] + [pointer] * 5,
+        "lstm_backward_seq": [ctypes.POINTER(Spec), i64] + [pointer] * 8,
+        "gru_forward_seq": [i64] * 5 + [pointer] * 5,
+        "gru_backward_seq": [i64] * 5 + [pointer] * 9,
+        "rnn_forward_seq": [i64] * 4 + [pointer] * 3,
+        "rnn_backward_seq": [i64] * 4 + [pointer] * 5,
+        "gemm_acc_test": [i64] * 3 + [pointer, i64, pointer, i64, pointer, i64],
         "activation_forward": [i64, pointer, i64],
         "activation_derivative": [i64, pointer, pointer, i64],
     }
@@ -140,6 +149,7 @@ def _library() -> ctypes.CDLL | None:
             function = getattr(library, name + suffix)
             function.argtypes, function.restype = argtypes, None
         getattr(library, "lstm_spec_bytes" + suffix).restype = i64
+        getattr(library, "gemm_simd" + suffix).restype = i64
     return library
 
 
@@ -164,6 +174,27 @@ def steps_for(dtype: torch.dtype, cell: str = "lstm"):
     suffix = SUFFIX[dtype]
     return (getattr(library, f"{cell}_forward_step{suffix}"),
             getattr(library, f"{cell}_backward_step{suffix}"))
+
+
+def sequence_for(dtype: torch.dtype, cell: str):
+    """(forward, backward) whole-sequence C functions of `cell` ("lstm", "gru" or "rnn") for
+    `dtype`, or None (bfloat16, disabled, no compiler); see `sequence_unavailable`."""
+    if sequence_unavailable(dtype) is not None:
+        return None
+    library, suffix = _library(), SUFFIX[dtype]
+    return (getattr(library, f"{cell}_forward_seq{suffix}"),
+            getattr(library, f"{cell}_backward_seq{suffix}"))
+
+
+def sequence_unavailable(dtype: torch.dtype) -> str | None:
+    """Why the whole-sequence C loops cannot run `dtype` here (a one-line reason), or None."""
+    if dtype not in SUFFIX:
+        return f"dtype {dtype} (accepted: float32, float64)"
+    if not enabled():
+        return f"the compiled kernels are disabled ({ENABLE_ENV}=0)"
+    if _library() is None:
+        return "no C compiler to build csrc/bptt_steps.c"
+    return None
 
 
 def describe() -> str:

@@ -311,3 +311,118 @@ void NAME(activation_derivative)(int64_t code, const REAL *y, REAL *out, int64_t
 
 /* sizeof(lstm_spec), to check the ctypes struct against the header. */
 int64_t NAME(lstm_spec_bytes)(void) { return (int64_t)sizeof(lstm_spec); }
+
+/* ---- Whole sequences: the time loop in C, the recurrent matmul inside it (gemm_block.h) ----
+ * One call runs a layer-direction's forward (or backward) over all T steps: per step the
+ * recurrent matmul of the step into its gate row, then the pointwise step above. Buffers are
+ * those of the per-step path (bptt/lstm.py, gru.py, rnn.py), laid out (T, B, .) contiguously;
+ * the weights come transposed for the forward (W_hh^T: H x G H) and as stored for the backward
+ * (W_hh: G H x H). */
+#include "gemm_block.h"
+
+/* LSTM family (no fed-back gates). gates: on entry xp (T, B, row), on exit the activations;
+ * hs, cs: (T + 1, B, H) with step 0 the initial state. */
+void NAME(lstm_forward_seq)(const lstm_spec *s, int64_t T, REAL *gates, REAL *hs, REAL *cs,
+                            const REAL *wt, const REAL *peep) {
+    const int64_t B = s->batch, H = s->hidden, row = s->row, BH = B * H;
+    for (int64_t t = 0; t < T; t++) {
+        REAL *a = gates + t * B * row;
+        NAME(gemm_acc)(B, row, H, hs + t * BH, H, wt, row, a, row);
+        NAME(lstm_forward_step)(s, a, cs + t * BH, cs + (t + 1) * BH, hs + (t + 1) * BH, peep);
+    }
+}
+
+/* gates: the activations, overwritten with d a (T, B, row). d_out: (T, B, H). dh: on entry
+ * d_out[T-1] + the gradient into the final h; scratch after. dc: on entry the gradient into the
+ * final c, on exit the gradient into c_0. w: W_hh (row x H). work: 11 H scratch values. */
+void NAME(lstm_backward_seq)(const lstm_spec *s, int64_t T, REAL *gates, const REAL *cs,
+                             const REAL *w, const REAL *d_out, REAL *dh, REAL *dc,
+                             const REAL *peep, REAL *work) {
+    const int64_t B = s->batch, H = s->hidden, row = s->row, BH = B * H;
+    for (int64_t t = T - 1; t >= 0; t--) {
+        if (t < T - 1) {
+            memcpy(dh, d_out + t * BH, (size_t)BH * sizeof(REAL));
+            NAME(gemm_acc)(B, H, row, gates + (t + 1) * B * row, row, w, H, dh, H);
+        }
+        NAME(lstm_backward_step)(s, gates + t * B * row, cs + t * BH, cs + (t + 1) * BH, dh, dc,
+                                 0, peep, work);
+    }
+}
+
+/* Reset-after GRU. gates: xp (T, B, 3H) -> r, z, n; recs (T, B, 3H): R h + b_hh per step;
+ * hs (T + 1, B, H); wt: W_hh^T (H x 3H); bias: b_hh (3H) or NULL. */
+void NAME(gru_forward_seq)(int64_t batch, int64_t hidden, int64_t act_rec, int64_t act,
+                           int64_t T, REAL *gates, REAL *recs, REAL *hs, const REAL *wt,
+                           const REAL *bias) {
+    const int64_t H = hidden, G = 3 * hidden, BH = batch * hidden;
+    for (int64_t t = 0; t < T; t++) {
+        REAL *rec = recs + t * batch * G;
+        for (int64_t b = 0; b < batch; b++) {
+            if (bias) memcpy(rec + b * G, bias, (size_t)G * sizeof(REAL));
+            else memset(rec + b * G, 0, (size_t)G * sizeof(REAL));
+        }
+        NAME(gemm_acc)(batch, G, H, hs + t * BH, H, wt, G, rec, G);
+        NAME(gru_forward_step)(batch, hidden, act_rec, act, gates + t * batch * G, rec,
+                               hs + t * BH, hs + (t + 1) * BH);
+    }
+}
+
+/* gates -> d xp, recs -> d rec (both (T, B, 3H)). d_out (T, B, H); dh: on entry d_out[T-1] + the
+ * gradient into the final h, on exit the gradient into h_0; dh_prev: B H scratch; zeros: B H
+ * zeros; w: W_hh (3H x H); work: 3 H scratch values. */
+void NAME(gru_backward_seq)(int64_t batch, int64_t hidden, int64_t act_rec, int64_t act,
+                            int64_t T, REAL *gates, REAL *recs, const REAL *hs, const REAL *w,
+                            const REAL *d_out, REAL *dh, REAL *dh_prev, const REAL *zeros,
+                            REAL *work) {
+    const int64_t H = hidden, G = 3 * hidden, BH = batch * hidden;
+    REAL *cur = dh, *prev = dh_prev;
+    for (int64_t t = T - 1; t >= 0; t--) {
+        const REAL *d_out_prev = t > 0 ? d_out + (t - 1) * BH : zeros;
+        NAME(gru_backward_step)(batch, hidden, act_rec, act, gates + t * batch * G,
+                                recs + t * batch * G, hs + t * BH, cur, d_out_prev, H, prev,
+                                work);
+        NAME(gemm_acc)(batch, H, G, recs + t * batch * G, G, w, H, prev, H);
+        REAL *swap = cur;
+        cur = prev;
+        prev = swap;
+    }
+    if (cur != dh) memcpy(dh, cur, (size_t)BH * sizeof(REAL));
+}
+
+/* Elman RNN: hs[t+1] = act(xp[t] + hs[t] W^T). xp (T, B, H) is read only; wt: W_hh^T. */
+void NAME(rnn_forward_seq)(int64_t batch, int64_t hidden, int64_t act, int64_t T,
+                           const REAL *xp, REAL *hs, const REAL *wt) {
+    const int64_t H = hidden, BH = batch * hidden;
+    for (int64_t t = 0; t < T; t++) {
+        REAL *h = hs + (t + 1) * BH;
+        memcpy(h, xp + t * BH, (size_t)BH * sizeof(REAL));
+        NAME(gemm_acc)(batch, H, H, hs + t * BH, H, wt, H, h, H);
+        act_inplace(act, h, BH);
+    }
+}
+
+/* d_a (T, B, H) receives d(pre-activation); dh: on entry d_out[T-1] + the gradient into the final
+ * h (scratch after); w: W_hh (H x H). */
+void NAME(rnn_backward_seq)(int64_t batch, int64_t hidden, int64_t act, int64_t T,
+                            const REAL *hs, const REAL *w, const REAL *d_out, REAL *dh,
+                            REAL *d_a) {
+    const int64_t H = hidden, BH = batch * hidden;
+    for (int64_t t = T - 1; t >= 0; t--) {
+        REAL *da = d_a + t * BH;
+        act_derivative(act, hs + (t + 1) * BH, da, BH);
+        for (int64_t j = 0; j < BH; j++) da[j] *= dh[j];
+        if (t > 0) {
+            memcpy(dh, d_out + (t - 1) * BH, (size_t)BH * sizeof(REAL));
+            NAME(gemm_acc)(batch, H, H, da, H, w, H, dh, H);
+        }
+    }
+}
+
+/* C += A B through the tiles above: exported for the tests (tests/test_backend_native_seq.py). */
+void NAME(gemm_acc_test)(int64_t M, int64_t N, int64_t K, const REAL *A, int64_t lda,
+                         const REAL *B, int64_t ldb, REAL *C, int64_t ldc) {
+    NAME(gemm_acc)(M, N, K, A, lda, B, ldb, C, ldc);
+}
+
+/* 1 when the tiles use AVX2/FMA intrinsics, 0 for the portable tiles. */
+int64_t NAME(gemm_simd)(void) { return GEMM_SIMD; }
