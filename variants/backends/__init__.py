@@ -82,6 +82,7 @@ def supports(name: str, cell: Cell, x: Tensor, recurrent_mask: Tensor | None) ->
 
 
 register_backend("bptt", "variants.backends.bptt.engine:ENGINE")
+register_backend("native", "variants.backends.bptt.sequence:ENGINE")
 register_backend("triton", "variants.backends.triton.engine:ENGINE")
 register_backend("cudnn", "variants.backends.torch_fused:ENGINE")
 register_backend("scan", "variants.backends.scan:ENGINE")
