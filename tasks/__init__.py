@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from tasks import adding, copy_memory, multiplication, selective_copy, temporal_order  # noqa: F401
+from tasks import (  # noqa: F401
+    adding,
+    copy_memory,
+    cycle_navigation,
+    modular_arithmetic,
+    mqar,
+    multiplication,
+    parity,
+    s3_word,
+    selective_copy,
+    temporal_order,
+)
 from tasks.base import Batch, Task, build, names
 
 if TYPE_CHECKING:

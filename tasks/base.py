@@ -102,6 +102,20 @@ class Task:
         length = self.length if length is None else self._check_length(length)
         return self._generate(n, length, generator)
 
+    def training_lengths(self) -> tuple[int, int]:
+        """The range `(low, high)` of training lengths: `(length, length)` unless the task has a
+        length curriculum (state tracking: `(min_length, length)`, Deletang et al. 2023)."""
+        return self.length, self.length
+
+    def training_batch(self, n: int, generator: torch.Generator) -> Batch:
+        """A training batch: `batch(n, generator)`, or, with a curriculum, one length drawn
+        uniformly from `training_lengths()` by `generator` first and the whole batch at it."""
+        low, high = self.training_lengths()
+        if low == high:
+            return self.batch(n, generator)
+        draw = torch.randint(low, high + 1, (1,), generator=generator, device=generator.device)
+        return self.batch(n, generator, length=int(draw))
+
     def _generate(self, n: int, length: int, generator: torch.Generator) -> Batch:
         raise NotImplementedError
 

@@ -36,13 +36,15 @@ class TaskDataModule(pl.LightningDataModule):
     """Training, validation and test batches `(x, y, mask)` for one task.
 
     Training batch number k is a pure function of (`seed`, k): drawn fresh from a generator
-    seeded for k (`tasks.seeds`, stream "train"), or, with `train_size`, slice k of a fixed set
-    of `train_size` sequences reshuffled every pass (pass e uses its own seeded permutation; the
-    last partial batch of a pass is dropped). The train loader starts at batch `start_step`, or,
-    once attached to a trainer, at `trainer.global_step * trainer.accumulate_grad_batches`
-    (Lightning restores `global_step` before it builds the loaders), so a resumed run sees the
-    batches a straight run would. It never ends: stop training with `max_steps` and validate
-    every N steps (`val_check_interval=N`, `check_val_every_n_epoch=None`).
+    seeded for k (`tasks.seeds`, stream "train") by `task.training_batch` (a task with a length
+    curriculum draws the batch's length from it first), or, with `train_size`, slice k of a
+    fixed set of `train_size` sequences reshuffled every pass (pass e uses its own seeded
+    permutation; the last partial batch of a pass is dropped). The train loader starts at batch
+    `start_step`, or, once attached to a trainer, at `trainer.global_step *
+    trainer.accumulate_grad_batches` (Lightning restores `global_step` before it builds the
+    loaders), so a resumed run sees the batches a straight run would. It never ends: stop
+    training with `max_steps` and validate every N steps (`val_check_interval=N`,
+    `check_val_every_n_epoch=None`).
 
     Validation (`val_size` sequences, at the task's length) and test sets are fixed tensors
     drawn from their own seed streams, which no training seed can equal. There is one test set
@@ -77,6 +79,12 @@ class TaskDataModule(pl.LightningDataModule):
         self.start_step = check_int("TaskDataModule", "start_step", start_step, low=0)
         if train_size is not None:
             train_size = check_int("TaskDataModule", "train_size", train_size, low=self.batch_size)
+            low, high = task.training_lengths()
+            if low != high:
+                raise ValueError(
+                    f"train_size must be null for {task.name} with a length curriculum (training "
+                    f"lengths {low}..{high}: a fixed set has one length), got {train_size}"
+                )
         self.train_size = train_size
         if test_length is not None and test_lengths is not None:
             raise ValueError("give test_lengths or test_length (a single length), not both")
@@ -132,7 +140,8 @@ class TaskDataModule(pl.LightningDataModule):
         """Training batch number `k` (0-based): a pure function of (seed, k)."""
         k = check_int("TaskDataModule", "k", k, low=0)
         if self.train_size is None:
-            return self.task.batch(self.batch_size, stream_generator(self.seed, "train", k))
+            generator = stream_generator(self.seed, "train", k)
+            return self.task.training_batch(self.batch_size, generator)
         per_pass = self.train_size // self.batch_size
         epoch, j = divmod(k, per_pass)
         # index 0 of the train_set stream made the set itself; pass e shuffles with index e + 1.
