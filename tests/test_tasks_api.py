@@ -15,11 +15,19 @@ SMALL = {
     "multiplication": {"length": 12},
     "selective_copy": {"length": 24, "n_copy": 4},
     "temporal_order": {"length": 12},
+    "parity": {"length": 6, "min_length": 2},
+    "cycle_navigation": {"length": 6},
+    "modular_arithmetic": {"length": 7},
+    "s3_word": {"length": 6},
+    "mqar": {"length": 16, "vocab_size": 32, "num_kv_pairs": 2},
 }
 
 
 def test_names_are_the_contracts() -> None:
-    assert tasks.names() == ["adding", "copy", "multiplication", "selective_copy", "temporal_order"]
+    assert tasks.names() == [
+        "adding", "copy", "cycle_navigation", "modular_arithmetic", "mqar", "multiplication",
+        "parity", "s3_word", "selective_copy", "temporal_order",
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", sorted(SMALL))
