@@ -44,11 +44,31 @@ def supports_triton(cell: Cell, x: Tensor, recurrent_mask: Tensor | None) -> str
                 "accepted on CPU: backend='bptt' or 'reference'")
     if importlib.util.find_spec("triton") is None:
         return "backend='triton' needs the triton package (pip install triton)"
-    _, reason = fast_path(cell, "triton_pointwise")
+    spec, reason = fast_path(cell, "triton_pointwise")
     if reason is None:
-        return None
+        return offsets_overflow(spec, x, cell.hidden_size)
     return (f"backend='triton' has no fused kernel for variant {cell.name!r} ({reason}); "
             "accepted: cells whose triton_pointwise() holds; use backend='bptt' or 'reference'")
+
+
+OFFSET_LIMIT = 2**31  # the kernels' offsets (e.g. t * B * gh) are 32-bit integers
+
+
+def offsets_overflow(spec: TritonCellSpec, x: Tensor, hidden: int) -> str | None:
+    """Why the kernels cannot index this request's buffers, or None.
+
+    The kernels compute element offsets such as ``t * B * gh + row * gh + col`` in 32-bit
+    integers; at 2**31 elements or more in a buffer they would wrap and read or write the wrong
+    memory silently (TorchRL hit exactly this, pytorch/rl PR #3818). The largest buffer is
+    (T + 1, B, W * H) with W the gate blocks or saved slots per step, whichever is more.
+    """
+    steps, batch = x.shape[0], x.shape[1]
+    elements = (steps + 1) * batch * max(spec.n_blocks, spec.n_saved, 1) * hidden
+    if elements < OFFSET_LIMIT:
+        return None
+    return (f"backend='triton' indexes its buffers with 32-bit offsets: (T + 1) * B * "
+            f"{max(spec.n_blocks, spec.n_saved, 1)} * H = {elements} elements here, at least "
+            "2**31; accepted: fewer steps * batch rows, or backend='cudnn', 'bptt' or 'reference'")
 
 
 def triton_spec(cell: Cell) -> TritonCellSpec:
