@@ -40,7 +40,7 @@ def build_trainer(
     import pytorch_lightning as pl
     from pytorch_lightning.callbacks import ModelCheckpoint
 
-    from gatebench.run.checkpoints import AtomicCheckpointIO
+    from gatebench.run.checkpoints import AtomicCheckpointIO, FinalCheckpoint
     from gatebench.run.progress_bar import StepProgressBar
     from gatebench.training.callbacks import StepsPerSecond
 
@@ -55,7 +55,8 @@ def build_trainer(
         **{**OmegaConf.to_container(cfg.trainer), "enable_progress_bar": progress.bar},
         max_epochs=-1,
         check_val_every_n_epoch=None,
-        callbacks=[checkpoint, progress, *callbacks,
+        callbacks=[checkpoint, FinalCheckpoint(Path(cfg.run_dir) / CHECKPOINT_DIR / "last.ckpt"),
+                   progress, *callbacks,
                    StepsPerSecond(cfg.trainer.log_every_n_steps), *bar],
         logger=loggers or False,
         default_root_dir=str(cfg.run_dir),
@@ -72,20 +73,26 @@ def fit_and_test(
     progress: Any,
 ) -> dict[str, float]:
     """Validate at step 0 (a fresh run), fit (resuming from `resume_from`), validate the final
-    weights if the last step was not a validation step, test them; return the test metrics."""
+    weights if the last step was not a validation step, test them; return the test metrics.
+    A SIGTERM stops it with `termination.Terminated` (checkpoint saved, see FinalCheckpoint)."""
     from gatebench.config.build import build_datamodule
     from gatebench.run.progress_bar import logs_above_bar
+    from gatebench.run.termination import deferred
 
     datamodule = build_datamodule(cfg, task)
     test: dict[str, float] = {}
     with logs_above_bar(progress.bar):
         if resume_from is None:  # the learning curve starts at the initial weights
-            trainer.validate(model, datamodule=datamodule, verbose=False)
-        trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
+            with deferred():
+                trainer.validate(model, datamodule=datamodule, verbose=False)
+        with deferred():
+            trainer.fit(model, datamodule=datamodule, ckpt_path=resume_from)
         if tracker.final_step != trainer.global_step:
-            trainer.validate(model, datamodule=datamodule, verbose=False)
+            with deferred():
+                trainer.validate(model, datamodule=datamodule, verbose=False)
         if cfg.get("test", True):
-            results = trainer.test(model, datamodule=datamodule, verbose=False)
+            with deferred():
+                results = trainer.test(model, datamodule=datamodule, verbose=False)
             test = {k: float(v) for k, v in (results[0] if results else {}).items()}
     return test
 
@@ -138,6 +145,7 @@ def _run(
     from gatebench.run.progress import run_progress
     from gatebench.run.record import describe, finish_record, start_record
     from gatebench.run.records import RESULTS_FILE, write_json_atomic
+    from gatebench.run.termination import Terminated
     from gatebench.training.callbacks import SolvedTracker
     from gatebench.training.model import DivergedError
     from gatebench.training.plateau import plateau_callback, stopped_by
@@ -172,6 +180,12 @@ def _run(
         status = "solved" if tracker.steps_to_solve is not None else "finished"
     except ConfigError:
         raise  # bad input: no run, no results.json
+    except Terminated as stop:  # SIGTERM: not a result; the checkpoint stays, no results.json
+        stop.step = trainer.global_step if trainer is not None else plan.resume_step or 0
+        for logger in loggers:
+            logger.save()
+        finish_wandb(loggers, {}, exit_code=exit_codes.TERMINATED)
+        raise
     except DivergedError as error:
         status, message = "diverged", str(error)
         log.warning("diverged: %s", error)
@@ -209,5 +223,13 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    from gatebench.run import termination
+
+    termination.install()
+    try:
+        main()
+    except termination.Terminated:  # between jobs (a job's own SIGTERM exits in run_job)
+        sys.stderr.write("gatebench: stopped by SIGTERM: no run was left half-recorded; re-run "
+                         "the same command to resume\n")
+        sys.exit(exit_codes.TERMINATED)
     sys.exit(exit_codes.pending())

@@ -42,14 +42,24 @@ def record_failure(cfg: DictConfig, message: str) -> None:
 
 def run_job(train: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> float | None:
     """`train(cfg)` as one Hydra job; returns the final primary metric (None when there is none)."""
+    from gatebench.run import termination
     from gatebench.run.lock import RunDirLocked
     from gatebench.run.resume import RunRefused
 
-    multirun, _ = runtime.hydra_launch()
+    termination.install()  # a parallel launcher's worker too (a no-op off the main thread)
+    multirun, launcher = runtime.hydra_launch()
+    if multirun and termination.received():  # a worker that got SIGTERM starts no new job
+        from gatebench.sweep.status import write_outcome
+
+        write_outcome(cfg, exit_codes.TERMINATED, "not run: the sweep got SIGTERM")
+        return None
     record: dict[str, Any] | None = None
     try:
         record = train(cfg)
         code, message = exit_codes.for_status(record.get("status")), record.get("message")
+    except termination.Terminated as stop:
+        _stopped(cfg, stop, multirun, launcher)
+        return None
     except RunDirLocked as error:
         code, message = exit_codes.LOCKED, str(error)
     except RunRefused as error:
@@ -79,3 +89,37 @@ def run_job(train: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> f
     if not record or not isinstance(record.get("final"), dict):
         return None
     return record["final"].get(record.get("metric"))
+
+
+def _stopped(
+    cfg: DictConfig, stop: BaseException, multirun: bool, launcher: str | None
+) -> None:
+    """A job stopped by SIGTERM: no record (its checkpoint kept), one line saying so and how to
+    resume, exit TERMINATED. Under the basic launcher the multirun stops with it (its next jobs
+    are listed as not run); a parallel launcher's worker leaves its outcome for the sweep's end."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from gatebench.run.progress import resume_command
+    from gatebench.sweep.stopped import checkpoint_note, jobs_not_run, not_run_line, sweep_command
+
+    step = getattr(stop, "step", None)
+    at = f" at step {step}" if step is not None else ""
+    what = f"stopped by SIGTERM{at}: no record written, {checkpoint_note(cfg.run_dir)}"
+    if not multirun:
+        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+        sys.stderr.write(f"gatebench: {what}; resume with: "
+                         f"{resume_command(Path(cfg.run_dir), overrides)}\n")
+        sys.exit(exit_codes.TERMINATED)
+    from gatebench.sweep.status import write_outcome
+
+    write_outcome(cfg, exit_codes.TERMINATED, what)
+    log.error("%s: %s", cfg.get("run_name"), what)
+    if launcher is not None and "joblib" in launcher:
+        return  # the worker's next jobs are not run (see run_job); the sweep's end lists them
+    hydra = HydraConfig.get()
+    sweep_dir = Path(hydra.sweep.dir)
+    sys.stderr.write(f"gatebench: sweep stopped by SIGTERM: job #{hydra.job.num} "
+                     f"{cfg.get('run_name')} {what}; resume with: {sweep_command(sweep_dir)}\n")
+    if launcher is None or "submitit" not in launcher:  # the basic launcher: the rest never ran
+        sys.stderr.write(f"gatebench: {not_run_line(jobs_not_run(sweep_dir, hydra.job.num))}\n")
+    sys.exit(exit_codes.TERMINATED)

@@ -32,9 +32,10 @@ LOCK_FILE = ".progress.lock"
 LOG_FILE = "progress.log"
 
 
-def count_jobs(config: DictConfig) -> int | None:
-    """How many jobs the basic sweeper makes of `hydra.sweeper.params` and the command line's
-    overrides (None where they cannot be parsed here, e.g. a glob that needs the config tree)."""
+def job_overrides(config: DictConfig) -> list[list[str]] | None:
+    """The overrides of each job, in job-number order, that the basic sweeper makes of
+    `hydra.sweeper.params` and the command line's overrides (None where they cannot be parsed
+    here, e.g. a glob that needs the config tree)."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
@@ -46,7 +47,13 @@ def count_jobs(config: DictConfig) -> int | None:
         batches = BasicSweeper.split_arguments(overrides, None)
     except Exception:  # noqa: BLE001 - no total: the lines then say "jobs N done", no ETA
         return None
-    return sum(len(batch) for batch in batches)
+    return [list(job) for batch in batches for job in batch]
+
+
+def count_jobs(config: DictConfig) -> int | None:
+    """How many jobs the sweep makes (see `job_overrides`)."""
+    jobs = job_overrides(config)
+    return None if jobs is None else len(jobs)
 
 
 @contextmanager
