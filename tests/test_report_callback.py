@@ -19,7 +19,8 @@ def test_on_multirun_end_writes_report_and_prints_the_table(tmp_path, capsys):
     sweep = write_fixture_sweep(tmp_path / "sweep", lengths=(10,), seeds=(0, 1, 2))
     WriteReport(plots=False).on_multirun_end(_config(sweep.root))
     out = capsys.readouterr().out
-    assert "### adding, T = 10" in out and "| lstm" in out and "| rnn" in out
+    assert "adding, T = 10: test/mse" in out and "\nvariant " in out
+    assert "\nlstm " in out and "\nrnn " in out and f"report: {sweep.root / 'report.md'}" in out
     report = (sweep.root / "report.md").read_text()
     assert "python -m gatebench.train -m variant=lstm,rnn seed=0,1" in report
     assert (sweep.root / "summary.csv").stat().st_size > 0

@@ -118,7 +118,10 @@ def test_cli_writes_into_the_sweep_dir_without_importing_torch(sweep):
     result = _run_cli(str(sweep.root), *args)
     assert result.returncode == 0, result.stderr
     assert "HEAVY []" in result.stdout
-    assert "### adding, T = 10" in result.stdout  # the table is printed
+    assert "adding, T = 10: " in result.stdout  # the narrow table is printed
+    table = result.stdout.split("adding, T = 10: ")[1].split("\nreport: ")[0]
+    assert "\nvariant " in table and "norm_loss" in table
+    assert max(len(line) for line in table.splitlines()) <= 100  # fits a 100-column terminal
     assert "T = 40" not in result.stdout and "copy" not in result.stdout  # filtered out
     assert (sweep.root / "report.md").read_text().startswith("# fixture study")
     assert (sweep.root / "solved_adding.png").stat().st_size > 1000

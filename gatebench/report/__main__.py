@@ -9,7 +9,8 @@ from pathlib import Path
 
 from gatebench.report.family import check_family
 from gatebench.report.records import RunRecords, filter_records, load_runs, parse_filters
-from gatebench.report.writer import markdown_tables, write_report
+from gatebench.report.terminal import terminal_summary
+from gatebench.report.writer import write_report
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -108,10 +109,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"gatebench.report: error: {error}", file=sys.stderr)
         return 2
-    print(markdown_tables(report.summary))
+    print(terminal_summary(report.summary, report.files))
     for note in records.notes:  # invalid files, unreadable metrics, job folders
         print(f"not used: {note}")
-    print(f"wrote {len(report.files)} files to {out}: {', '.join(p.name for p in report.files)}")
+    print(f"wrote {len(report.files)} files to {out}")
     return 0
 
 

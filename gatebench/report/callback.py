@@ -23,7 +23,8 @@ def sweep_command(config: DictConfig) -> str | None:
 
 
 class WriteReport(Callback):
-    """Write report.md, CSV, LaTeX and plots into `hydra.sweep.dir`; print the summary table.
+    """Write report.md, CSV, LaTeX and plots into `hydra.sweep.dir`; print the narrow summary
+    (`gatebench.report.terminal`: one table per task and length, the winner, the paths).
 
     A report error is printed as a warning and never fails the sweep.
     """
@@ -48,7 +49,8 @@ class WriteReport(Callback):
             if sweep_dir is None:
                 raise ValueError("config has no hydra.sweep.dir")
             from gatebench.report.records import load_runs
-            from gatebench.report.writer import markdown_tables, write_report
+            from gatebench.report.terminal import terminal_summary
+            from gatebench.report.writer import write_report
 
             records = load_runs([sweep_dir])
             report = write_report(
@@ -62,8 +64,7 @@ class WriteReport(Callback):
                 select=self.select,
             )
             if self.print_table:
-                print(markdown_tables(report.summary))
-                print(f"report: {report.files[0]}")
+                print(terminal_summary(report.summary, report.files))
             for note in records.notes:  # invalid files, unreadable metrics, job folders
                 print(f"report: not used: {note}")
         except Exception as error:  # noqa: BLE001 - a report must never crash the sweep

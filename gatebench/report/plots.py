@@ -105,12 +105,14 @@ def curve_metric(curves: pd.DataFrame, runs: pd.DataFrame) -> str:
 
 
 def _legend(fig_axes: Sequence[object]) -> None:
-    """One legend on the last panel with every label of any panel."""
+    """One legend for the figure, outside the panels (right of them), with every label of any
+    panel: a legend inside a panel covers curves."""
     handles: dict[str, object] = {}
     for ax in fig_axes:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):  # type: ignore[attr-defined]
             handles.setdefault(label, handle)
-    fig_axes[-1].legend(handles.values(), handles.keys(), fontsize="small")  # type: ignore[attr-defined]
+    figure = fig_axes[-1].figure  # type: ignore[attr-defined]
+    figure.legend(handles.values(), handles.keys(), loc="outside right center", fontsize="small")
 
 
 def learning_curves(curves: pd.DataFrame, runs: pd.DataFrame, task: str) -> Figure | None:

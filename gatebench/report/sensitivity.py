@@ -19,7 +19,7 @@ from gatebench.report.selection import TABLE_KEYS, short
 
 COLUMNS = [
     "task", "length", "variant", "key", "value", "metric", "median", "low", "high",
-    "n_values", "n_diverged", "n_runs", "pooled_over",
+    "n_values", "n_diverged", "n_runs", "pooled_over", "baseline", "chance",
 ]  # fmt: skip
 
 
@@ -44,12 +44,19 @@ def _sort_key(value: str) -> tuple[int, float, str]:
 def sensitivity_table(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """One row per (task, length, variant, key, value); see the module docstring."""
     from gatebench.report.selection import _as_text
+    from gatebench.report.tables import chance_level
 
     rows = []
     base = runs.get("variant_base", runs["variant"])
     runs = runs.assign(variant=base)
     for (task, length), table in runs.groupby(["task", "length"], sort=True):
         metric, values = compared_values(table)
+        name = metric.split("/")[-1]
+        baselines = pd.to_numeric(table.get("baseline"), errors="coerce")
+        baseline = float(baselines.median()) if name in ("loss", "mse") and baselines is not None \
+            else math.nan
+        params = table["task_params"].dropna() if "task_params" in table else pd.Series()
+        chance = chance_level(metric, params.iloc[0] if len(params) else None)
         completed = table["status"].isin(("solved", "finished"))
         table = table.assign(_value=values.where(completed))
         for key in keys:
@@ -72,6 +79,7 @@ def sensitivity_table(runs: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
                         "n_values": int(finite.size),
                         "n_diverged": int((group["status"] == "diverged").sum()),
                         "n_runs": len(group), "pooled_over": others,
+                        "baseline": baseline, "chance": chance,
                     }
                 )  # fmt: skip
     frame = pd.DataFrame(rows, columns=COLUMNS)
@@ -121,18 +129,20 @@ def sensitivity_markdown(table: pd.DataFrame, files: list[Path]) -> str:
 
 def sensitivity_plots(table: pd.DataFrame, out: Path) -> list[Path]:
     """`sensitivity_<task>_T<length>_<key>.png/.svg`: metric against the key's value, one line
-    per variant (median, with the [min, max] range as error bars); log x for positive numeric
-    values spanning at least a factor 10."""
-    import matplotlib
+    per variant in the report's palette (median, with the [min, max] range as error bars); the
+    trivial baseline (losses) or chance (accuracies) dashed; log x for positive numeric values
+    spanning at least a factor 10; the legend outside the panel."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from gatebench.report.plots import DPI, PANEL_SIZE, variant_colors
 
     files: list[Path] = []
     for (task, length, key), part in table.groupby(["task", "length", "key"], sort=True):
         numeric = pd.to_numeric(part["value"], errors="coerce")
         categorical = numeric.isna().any()
-        fig, ax = plt.subplots(figsize=(5, 3.5))
+        colors = variant_colors(part["variant"].unique())
+        fig = Figure(figsize=(PANEL_SIZE[0] * 1.3, PANEL_SIZE[1]), layout="constrained")
+        ax = fig.subplots()
         labels = list(dict.fromkeys(part["value"]))
         for variant, line in part.groupby("variant", sort=True):
             x = (
@@ -142,7 +152,14 @@ def sensitivity_plots(table: pd.DataFrame, out: Path) -> list[Path]:
             )
             y = line["median"].to_numpy(dtype=float)
             err = np.vstack([y - line["low"].to_numpy(float), line["high"].to_numpy(float) - y])
-            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=variant)
+            ax.errorbar(x, y, yerr=np.nan_to_num(err, nan=0.0), marker="o", capsize=3,
+                        color=colors[variant], label=variant)  # fmt: skip
+        for column, label in (("baseline", "trivial baseline"), ("chance", "chance")):
+            level = pd.to_numeric(part.get(column), errors="coerce")
+            if level is not None and level.notna().any():
+                ax.axhline(float(level.median()), color="black", linestyle="--", linewidth=1,
+                           label=label)  # fmt: skip
+                break
         if categorical:
             ax.set_xticks(range(len(labels)), labels)
         elif (numeric > 0).all() and numeric.max() / numeric.min() >= 10:
@@ -150,14 +167,13 @@ def sensitivity_plots(table: pd.DataFrame, out: Path) -> list[Path]:
         ax.set_xlabel(key)
         ax.set_ylabel(f"{part['metric'].iloc[0]} (median, min-max)")
         ax.set_title(f"{task}, T = {int(length)}")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
+        ax.grid(alpha=0.3)
+        fig.legend(loc="outside right center", fontsize="small")
         stem = f"sensitivity_{task}_T{int(length)}_{key.replace('.', '-')}"
         for suffix in (".png", ".svg"):
             path = out / f"{stem}{suffix}"
-            fig.savefig(path, dpi=120)
+            fig.savefig(path, dpi=DPI)
             files.append(path)
-        plt.close(fig)
     return files
 
 
