@@ -44,8 +44,8 @@ class HalfRNNCell(Cell):
 '''
 
 
-def test_readme_shows_the_example_package_as_it_is() -> None:
-    readme = (REPO / "README.md").read_text()
+def test_docs_show_the_example_package_as_it_is() -> None:
+    readme = (REPO / "docs" / "engines.md").read_text()
     for path in ("ugrnn_cell/cell.py", "ugrnn_cell/conf/variant/ugrnn.yaml"):
         assert (EXAMPLE / path).read_text().strip() in readme, path
     assert 'ugrnn = "ugrnn_cell.cell:UGRNNCell"' in readme
