@@ -2,6 +2,9 @@
 
 from variants.cells.elman import ElmanCell
 from variants.cells.gru import GRUCell, GRUChoCell
+from variants.cells.gru_gates import GRU1Cell, GRU2Cell, GRU3Cell
+from variants.cells.indrnn import IndRNNCell
+from variants.cells.janet import JANETCell
 from variants.cells.lstm import (
     CIFGCell,
     FGRCell,
@@ -13,10 +16,14 @@ from variants.cells.lstm import (
     NOGCell,
     PeepholeCell,
 )
+from variants.cells.mgu import MGUCell
 from variants.cells.minimal import MinGRUCell, MinLSTMCell
+from variants.cells.slstm import SLSTMCell
+from variants.cells.urlstm import URLSTMCell
 
 __all__ = [
     "CIFGCell", "ElmanCell", "FGRCell", "GRUCell", "GRUChoCell", "LSTMCell", "NFGCell",
     "NIAFCell", "NIGCell", "NOAFCell", "NOGCell", "PeepholeCell",
-    "MinGRUCell", "MinLSTMCell",
+    "GRU1Cell", "GRU2Cell", "GRU3Cell", "IndRNNCell", "JANETCell", "MGUCell", "URLSTMCell",
+    "MinGRUCell", "MinLSTMCell", "SLSTMCell",
 ]

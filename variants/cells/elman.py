@@ -17,6 +17,8 @@ class ElmanCell(Cell):
     """
 
     name = "rnn"
+    paper = "Elman 1990, Finding structure in time (torch.nn.RNN)"
+    paper_equations = "h = act(W x + b_ih + R h_prev + b_hh), act = tanh or relu"
     blocks = ("h",)
     state_names = ("h",)
     options = {"nonlinearity": "tanh"}

@@ -24,6 +24,9 @@ class GRUCell(Cell):
     """
 
     name = "gru"
+    paper = "Cho et al. 2014, reset-after form of torch.nn.GRU / cuDNN"
+    paper_equations = ("r, z = s(W x + b_i + R h + b_h); n = tanh(W_n x + b_in + r * (R_n h + "
+                       "b_hn)); h = (1 - z) n + z h_prev")
     blocks = ("r", "z", "n")
     state_names = ("h",)
     options = {"activation": "tanh", "recurrent_activation": "sigmoid"}
@@ -94,6 +97,9 @@ class GRUChoCell(GRUCell):
     """
 
     name = "gru_cho"
+    paper = "Cho et al. 2014, Learning Phrase Representations using RNN Encoder-Decoder (eqs. 5-8)"
+    paper_equations = ("r, z = s(W x + R h + b); n = tanh(W_n x + R_n (r * h) + b_n); h = (1 - z) "
+                       "n + z h_prev")
     fold_recurrent_bias = True
     math_in = "step"  # R_n reads r * h_prev: the recurrence is not h_prev R^T
 

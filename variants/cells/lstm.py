@@ -50,6 +50,9 @@ class LSTMCell(Cell):
     """LSTM with forget gate; flags below select Greff et al.'s variants (see module docstring)."""
 
     name = "lstm"
+    paper = "Hochreiter & Schmidhuber 1997; Gers et al. 2000 (torch.nn.LSTM)"
+    paper_equations = ("i, f, o = s(W x + R h + b); g = tanh(W_g x + R_g h + b_g); "
+                       "c = f c_prev + i g; h = o tanh(c)")
     state_names = ("h", "c")
     options = {"activation": "tanh", "recurrent_activation": "sigmoid", "peepholes": False}
     input_gate = True
@@ -228,6 +231,8 @@ class PeepholeCell(LSTMCell):
     """Greff's V: LSTM with peepholes (Gers & Schmidhuber 2000); zero peepholes give `lstm`."""
 
     name = "peephole"
+    paper = "Gers & Schmidhuber 2000; Greff et al. 2017 (V)"
+    paper_equations = "lstm with peepholes: p_i * c_prev, p_f * c_prev in i, f; p_o * c in o"
     options = {**LSTMCell.options, "peepholes": True}
 
 
@@ -235,6 +240,8 @@ class CIFGCell(PeepholeCell):
     """Coupled input-forget gate, f = 1 - i (Greff et al. 2017, CIFG)."""
 
     name = "cifg"
+    paper = "Greff et al. 2017, LSTM: A Search Space Odyssey (CIFG)"
+    paper_equations = "peephole with f = 1 - i"
     coupled = True
 
 
@@ -242,6 +249,8 @@ class NIGCell(PeepholeCell):
     """No input gate, i = 1 (Greff et al. 2017, NIG)."""
 
     name = "nig"
+    paper = "Greff et al. 2017, LSTM: A Search Space Odyssey (NIG)"
+    paper_equations = "peephole with i = 1"
     input_gate = False
 
 
@@ -249,6 +258,8 @@ class NFGCell(PeepholeCell):
     """No forget gate, f = 1 (Greff et al. 2017, NFG)."""
 
     name = "nfg"
+    paper = "Greff et al. 2017, LSTM: A Search Space Odyssey (NFG)"
+    paper_equations = "peephole with f = 1"
     forget_gate = False
 
 
@@ -256,6 +267,8 @@ class NOGCell(PeepholeCell):
     """No output gate, o = 1 (Greff et al. 2017, NOG)."""
 
     name = "nog"
+    paper = "Greff et al. 2017, LSTM: A Search Space Odyssey (NOG)"
+    paper_equations = "peephole with o = 1"
     output_gate = False
 
 
@@ -263,6 +276,8 @@ class NIAFCell(PeepholeCell):
     """No input activation, g = identity (Greff et al. 2017, NIAF)."""
 
     name = "niaf"
+    paper = "Greff et al. 2017, LSTM: A Search Space Odyssey (NIAF)"
+    paper_equations = "peephole with g = W_g x + R_g h + b_g (no tanh)"
     input_activation = False
 
 
@@ -270,6 +285,8 @@ class NOAFCell(PeepholeCell):
     """No output activation, h = o * c (Greff et al. 2017, NOAF)."""
 
     name = "noaf"
+    paper = "Greff et al. 2017, LSTM: A Search Space Odyssey (NOAF)"
+    paper_equations = "peephole with h = o * c (no tanh)"
     output_activation = False
 
 
@@ -277,4 +294,6 @@ class FGRCell(PeepholeCell):
     """Full gate recurrence: i, f, o also see the previous step's [i, f, o] (Greff FGR)."""
 
     name = "fgr"
+    paper = "Greff et al. 2017, LSTM: A Search Space Odyssey (FGR)"
+    paper_equations = "peephole with i, f, o += Q [i, f, o]_prev"
     full_gate_recurrence = True
