@@ -30,10 +30,18 @@ def _g(v: torch.Tensor) -> torch.Tensor:
 
 
 def _inputs(layer, gen, steps=STEPS):
+    """x and a random initial state (sLSTM: n > 0, and a random R, which its init sets to 0)."""
     rows = layer.num_layers * layer.num_directions
     x = torch.randn(steps, BATCH, layer.input_size, dtype=DT, generator=gen)
     state = tuple(torch.randn(rows, BATCH, HIDDEN, dtype=DT, generator=gen)
                   for _ in layer.cell.state_names)
+    if layer.variant == "slstm":
+        h, c, n, m = state
+        state = (h, c, n.abs() + 0.5, m)
+        with torch.no_grad():
+            for name, p in layer.named_parameters():
+                if name.startswith("weight_hh"):
+                    p.normal_(0.0, 0.5, generator=gen)
     return x, state
 
 
@@ -219,3 +227,116 @@ def test_min_cells_record_their_keep_gates():
         share = gates["z"] if name == "mingru" else gates["i_norm"]
         torch.testing.assert_close(out[1], gates[keep] * out[0] + share * gates["h_tilde"],
                                    atol=1e-14, rtol=0)
+
+
+# ---- sLSTM -----------------------------------------------------------------------------------
+def _slstm_paper(layer, x, state, heads, exp_forget):
+    """Beck et al. 2024 Sec. 2.2 in the unstabilised form: C_t = f C + i z, N_t = f N + i with
+    i = exp(i~), f = sigmoid(f~) or exp(f~), h = o C / N; and m_t = max(log f + m_{t-1}, i~)
+    (= i~ from a zero state), c_t = C_t exp(-m_t), n_t = N_t exp(-m_t)."""
+    hidden = HIDDEN
+    head = hidden // heads
+    R = torch.zeros(4 * hidden, hidden, dtype=DT)
+    w = layer.weight_hh_l0  # (4H, H/heads): gate k, head j rows k*H + j*head ...
+    for k in range(4):
+        for j in range(heads):
+            rows = slice(k * hidden + j * head, k * hidden + (j + 1) * head)
+            R[rows, j * head:(j + 1) * head] = w[rows]
+    W = layer.weight_ih_l0
+    b = layer.bias_ih_l0
+    h, c, n, m = (s[0] for s in state)
+    C, N = c * torch.exp(m), n * torch.exp(m)
+    zero_start = bool((n == 0).all())
+    outs = []
+    for t, x_t in enumerate(x):
+        i_t, f_t, z_t, o_t = (x_t @ W.T + h @ R.T + b).chunk(4, 1)
+        log_f = f_t if exp_forget else torch.log(torch.sigmoid(f_t))
+        C = torch.exp(log_f) * C + torch.exp(i_t) * torch.tanh(z_t)
+        N = torch.exp(log_f) * N + torch.exp(i_t)
+        h = torch.sigmoid(o_t) * C / N
+        m = i_t if (t == 0 and zero_start) else torch.maximum(log_f + m, i_t)
+        outs.append(h)
+    return torch.stack(outs), (h, C * torch.exp(-m), N * torch.exp(-m), m)
+
+
+@pytest.mark.parametrize(("heads", "forget", "zero"), [
+    (1, "sigmoid", False), (2, "exp", False), (3, "sigmoid", True)])
+def test_slstm_follows_the_paper(heads, forget, zero):
+    gen = torch.Generator().manual_seed(6)
+    layer = variants.build("slstm", INPUT, HIDDEN, dtype=DT, generator=gen, backend="reference",
+                           heads=heads, forget_gate=forget)
+    x, state = _inputs(layer, gen)
+    if zero:
+        state = tuple(torch.zeros_like(s) for s in state)
+    with torch.no_grad():
+        out, final = layer(x, state)
+        want, want_final = _slstm_paper(layer, x, state, heads, forget == "exp")
+    torch.testing.assert_close(out, want, atol=1e-12, rtol=1e-12)
+    for got, expected in zip(final, want_final, strict=True):
+        torch.testing.assert_close(got[0], expected, atol=1e-12, rtol=1e-12)
+
+
+@pytest.mark.parametrize("heads", [1, 2])
+def test_slstm_parameter_count_and_init(heads):
+    """4(HD + H^2/heads + H); R = 0, b = 0 but the power-law forget bias 5 .. -7 per head."""
+    d, h = 16, 32
+    layer = variants.build("slstm", d, h, heads=heads, generator=torch.Generator().manual_seed(7))
+    assert variants.count_parameters(layer) == 4 * (h * d + h * h // heads + h)
+    assert torch.equal(layer.weight_hh_l0, torch.zeros(4 * h, h // heads))
+    b_f = layer.bias_ih_l0[h:2 * h].view(heads, h // heads)
+    torch.testing.assert_close(b_f[:, 0], torch.full((heads,), 5.0))
+    torch.testing.assert_close(b_f[:, -1], torch.full((heads,), -7.0))
+    assert bool((b_f[:, 1:] < b_f[:, :-1]).all())
+    others = torch.cat([layer.bias_ih_l0[:h], layer.bias_ih_l0[2 * h:]])
+    assert torch.equal(others, torch.zeros(3 * h))
+    std = layer.weight_ih_l0.std().item()
+    assert abs(std / (2 / (5 * d)) ** 0.5 - 1) < 0.1  # N(0, 2/(5D)), 2048 draws
+
+
+@pytest.mark.parametrize("options", [{"heads": 2, "forget_gate": "exp"}])
+def test_slstm_gradcheck_on_reference(options):
+    gradcheck_reference("slstm", **options)
+
+
+@pytest.mark.parametrize(("steps", "options"), [
+    (40, {}), (6, {"heads": 3, "forget_gate": "exp", "num_layers": 2, "bidirectional": True})])
+def test_slstm_bptt_equals_reference(steps, options):
+    assert_engine_equals_reference("slstm", "bptt", steps, **options)
+
+
+def test_slstm_bptt_equals_reference_from_a_zero_state():
+    gen = torch.Generator().manual_seed(8)
+    layer = variants.build("slstm", INPUT, HIDDEN, dtype=DT, generator=gen)
+    x, _ = _inputs(layer, gen)
+    grads = {}
+    for backend in ("reference", "bptt"):
+        layer.backend = backend
+        layer.zero_grad()
+        out, (h, c, n, m) = layer(x)
+        (out.sum() + c.sum() + m.sum()).backward()
+        grads[backend] = [out, *(p.grad for p in layer.parameters())]
+    for a, b in zip(grads["bptt"], grads["reference"], strict=True):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+
+
+def test_auto_picks_bptt_for_slstm():
+    layer = variants.build("slstm", INPUT, HIDDEN)
+    x = torch.zeros(2, 1, INPUT)
+    assert choose_backend(layer.cell, x, None) == "bptt"
+    assert first_supported(PREFERENCE["cuda"], layer.cell, x, None) == "bptt"
+
+
+def test_slstm_keep_gate_stays_in_unit_interval_with_an_exponential_forget_gate():
+    gen = torch.Generator().manual_seed(9)
+    layer = variants.build("slstm", INPUT, HIDDEN, dtype=DT, generator=gen, backend="reference",
+                           forget_gate="exp")
+    x, state = _inputs(layer, gen)
+    with torch.no_grad():
+        layer.bias_ih_l0[HIDDEN:2 * HIDDEN] = 3.0  # raw forget gate exp(f~) mostly > 1
+        with recording(layer.cell) as trace:
+            layer(x, state)
+    f = torch.stack([s.gates["f"] for s in trace.steps])
+    i = torch.stack([s.gates["i"] for s in trace.steps])
+    assert layer.cell.keep_gate == "f" and bool(((f > 0) & (f <= 1) & (i > 0) & (i <= 1)).all())
+    # one of the two is exactly 1 at every step: m is the larger of log f + m_prev and i~
+    assert bool(((f == 1) | (i == 1)).all())
