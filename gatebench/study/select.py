@@ -1,0 +1,120 @@
+"""Select each (cell, task, length)'s setting on its tuning runs, flag grid edges, extend them.
+
+The rule is the report's (`gatebench.report.selection.select`, `val`): the setting with the best
+median final *validation* metric over the tuning seeds; the test set and the evaluation seeds are
+never read. A selection at the lowest or highest value of a numeric grid key is on an edge: the
+best setting may lie outside the grid. With `extend_edges: true` the grid gains the next point
+beyond every edge some selection reached (geometric for positive values: 0.001, 0.003, 0.01 ->
+0.03), for every cell, task and length alike, so every cell keeps the same budget; once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from gatebench.report.selection import Selection, _value_text, select
+from gatebench.study.plan import Job, Resolved, job_dir
+from gatebench.study.spec import Spec
+
+Key = tuple[str, str, int]  # (cell, task preset, length)
+
+
+@dataclass
+class Choice:
+    """The selected setting per (cell, task, length), its edges, and the report's Selection."""
+
+    setting: dict[Key, tuple[tuple[str, Any], ...]]
+    edges: dict[Key, list[str]] = field(default_factory=dict)
+    selection: Selection | None = None
+
+
+def runs_of(runs: pd.DataFrame, spec: Spec, jobs: list[Job],
+            resolved: dict[tuple[str, str], Resolved]) -> pd.DataFrame:  # fmt: skip
+    """The rows of `runs` that are these jobs (matched by run directory)."""
+    wanted = {str(job_dir(spec, j, resolved[(j.cell, j.task)]).resolve()) for j in jobs}
+    if runs.empty:
+        return runs
+    sources = runs["source"].map(lambda s: str(Path(s).resolve()))
+    return runs[sources.isin(wanted)].reset_index(drop=True)
+
+
+def _grid_value(spec_values: list[Any], recorded: Any) -> Any:
+    text = _value_text(recorded)
+    for value in spec_values:
+        if _value_text(value) == text:
+            return value
+    raise ValueError(f"a tuning run has {recorded!r}, not a value of the grid {spec_values!r}")
+
+
+def choose(spec: Spec, grid: dict[str, list[Any]], tuning: pd.DataFrame,
+           resolved: dict[tuple[str, str], Resolved]) -> Choice:  # fmt: skip
+    """Each (cell, task, length)'s setting from its tuning runs (the report's rule)."""
+    axes = [f"config.{k}" for k, v in grid.items() if len(v) > 1]
+    selection = select(tuning, mode="val", over=axes) if axes else None
+    chosen_runs = selection.runs if selection is not None else tuning
+    back = {(r.label, r.task_name): (cell, task) for (cell, task), r in resolved.items()}
+    setting: dict[Key, tuple[tuple[str, Any], ...]] = {}
+    for (variant, task_name, length), group in chosen_runs.groupby(
+        [chosen_runs.get("variant_base", chosen_runs["variant"]), "task", "length"]
+    ):
+        cell, task = back[(str(variant), str(task_name))]
+        row = group.iloc[0]
+        setting[(cell, task, int(length))] = tuple(
+            (k, _grid_value(v, row.get(f"config.{k}")) if len(v) > 1 else v[0])
+            for k, v in grid.items()
+        )
+    edges = {key: grid_edges(grid, chosen) for key, chosen in setting.items()}
+    return Choice(setting, {k: v for k, v in edges.items() if v}, selection)
+
+
+def _numeric(values: list[Any]) -> bool:
+    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+
+
+def grid_edges(grid: dict[str, list[Any]], chosen: tuple[tuple[str, Any], ...]) -> list[str]:
+    """`optimizer.lr=0.01 (top)` for every numeric key (2+ values) chosen at its min or max."""
+    out = []
+    for key, value in chosen:
+        values = grid[key]
+        if len(values) < 2 or not _numeric(values):
+            continue
+        if value == max(values):
+            out.append(f"{key}={_value_text(value)} (top)")
+        elif value == min(values):
+            out.append(f"{key}={_value_text(value)} (bottom)")
+    return out
+
+
+def _next(values: list[Any], upward: bool) -> Any:
+    ordered = sorted(values)
+    a, b = (ordered[-2], ordered[-1]) if upward else (ordered[1], ordered[0])
+    if a > 0 and b > 0:
+        point = b * (b / a)
+    else:
+        point = b + (b - a)
+    if all(isinstance(v, int) for v in values):
+        return int(round(point))
+    return float(f"{point:.6g}")
+
+
+def extended(grid: dict[str, list[Any]], choice: Choice) -> dict[str, list[Any]]:
+    """The grid with the next point beyond every edge a selection reached (for every cell)."""
+    out = {k: list(v) for k, v in grid.items()}
+    for flags in choice.edges.values():
+        for flag in flags:
+            key = flag.split("=", 1)[0]
+            point = _next(grid[key], upward=flag.endswith("(top)"))
+            if point not in out[key] and (not isinstance(point, float) or math.isfinite(point)):
+                out[key].append(point)
+    return {k: sorted(v) if _numeric(v) else v for k, v in out.items()}
+
+
+def evaluation_jobs(spec: Spec, choice: Choice) -> list[Job]:
+    return [Job(cell, task, length, setting, seed)
+            for (cell, task, length), setting in sorted(choice.setting.items())
+            for seed in spec.evaluation_seeds]  # fmt: skip
