@@ -9,11 +9,15 @@ Gradients: tests/test_variants_gradcheck.py gradchecks every registered variant 
 
 from __future__ import annotations
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 
 import variants
 from variants.backends import supports
+from variants.cell import REGISTRY
 from variants.recording import recording
 
 STEPS, BATCH, INPUT, HIDDEN = 5, 3, 4, 6
@@ -305,3 +309,42 @@ def test_recorded_keep_gate_is_the_papers_factor_on_the_previous_memory(name: st
 def test_indrnn_declares_no_gates() -> None:
     cell = variants.build("indrnn", 2, 3).cell
     assert cell.gates == () and cell.keep_gate is None
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_mgu_keep_example_inverts_the_mix_and_is_the_code_the_doc_shows() -> None:
+    """examples/mgu_cell (docs/cells-step-example.md): h = f h + (1 - f) h~, f recorded as keep."""
+    path = REPO / "examples" / "mgu_cell" / "mgu_cell" / "cell.py"
+    spec = importlib.util.spec_from_file_location("mgu_keep_example", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+        layer = _layer("mgu_keep", 7)
+        wf, wh = _blocks(layer.weight_ih_l0, 2)
+        uf, uh = _blocks(layer.weight_hh_l0, 2)
+        bf, bh = _blocks(layer.bias_ih_l0 + layer.bias_hh_l0, 2)
+        x, (h,) = _inputs(7, 1)
+        outs, fs = [], []
+        for x_t in x:
+            f = torch.sigmoid(x_t @ wf.T + h @ uf.T + bf)
+            cand = torch.tanh(x_t @ wh.T + (f * h) @ uh.T + bh)
+            h = f * h + (1 - f) * cand
+            outs.append(h)
+            fs.append(f)
+        _check(layer, x, _inputs(7, 1)[1], outs, [h])
+        with recording(layer.cell) as trace, torch.no_grad():
+            layer(x, _inputs(7, 1)[1][0][None])
+        assert layer.cell.keep_gate == "f"
+        torch.testing.assert_close(trace.steps[2].gates["f"], fs[2], atol=1e-12, rtol=0)
+    finally:
+        REGISTRY.pop("mgu_keep", None)
+    source = path.read_text()
+    doc = (REPO / "docs" / "cells-step-example.md").read_text()
+    assert source[source.index("import torch"):] in doc
+    mgu = (REPO / "variants" / "cells" / "mgu.py").read_text()
+    step = mgu[mgu.index("    def step("):]
+    assert step in doc.replace("    def step(self, xp_t, h_in, carry, weights):",
+                               "    def step(self, xp_t: Tensor, h_in: Tensor, carry: Carry, "
+                               "weights: StepWeights) -> Carry:")

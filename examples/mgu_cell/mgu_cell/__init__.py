@@ -1,0 +1,1 @@
+"""A user cell written with step() (docs/cells-step-example.md): the MGU with an inverted gate."""
