@@ -9,11 +9,13 @@ import variants
 from variants.backends.auto import choose_backend
 
 
-def test_auto_is_the_default_and_picks_bptt_on_cpu():
+def test_auto_is_the_default_and_picks_native_then_bptt_on_cpu():
     layer = variants.build("peephole", 3, 4)
     assert layer.backend == "auto"
     x = torch.randn(5, 2, 3)
-    assert choose_backend(layer.cell, x, None) == "bptt"
+    assert choose_backend(layer.cell, x, None) == "native"  # H <= CPU_NATIVE_MAX_HIDDEN
+    wide = variants.build("peephole", 3, 129)
+    assert choose_backend(wide.cell, x, None) == "bptt"  # above it
     assert choose_backend(layer.cell, x, torch.ones(2, 4)) == "reference"
 
 
@@ -70,7 +72,8 @@ def test_auto_on_cuda_picks_cudnn_for_torchs_math_and_triton_for_the_rest(name, 
     x = torch.randn(5, 2, 3)
     assert first_supported(PREFERENCE["cuda"], layer.cell, x, None) == expected
     assert first_supported(PREFERENCE["cuda"], layer.cell, x, torch.ones(2, 4)) == "reference"
-    assert choose_backend(layer.cell, x, None) == "bptt"  # x is on the CPU
+    assert choose_backend(layer.cell, x, None) == ("bptt" if name in ("fgr", "gru_cho")
+                                                   else "native")  # x is on the CPU, H = 4
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="cuDNN needs a CUDA device "

@@ -3,8 +3,10 @@
 - CUDA: `cudnn` for cells equal to torch's own op (rnn, lstm, gru with default activations): cuDNN's
   fused kernels beat the first Triton kernel by 2.4-4.4x at H <= 128 (ANCHORS.md, H200); then
   `triton`; then `bptt`; then `reference`.
-- CPU: `bptt` (within 1.2x of torch's fused modules or faster, results/speed/cpu-2core.md), then
-  `reference`.
+- CPU: `native` (the `bptt` kernels with whole time loops in C) where H <= `CPU_NATIVE_MAX_HIDDEN`:
+  measured 0.4-0.9x of `bptt`'s time at H 16-128 and slower at H = 256 (issue 27,
+  results/speed/step-budget-cpu-2core.md); then `bptt` (within 1.2x of torch's fused modules or
+  faster, results/speed/cpu-2core.md), then `reference`.
 - Both: `scan` first for the cells that declare a diagonal-linear recurrence (minGRU, minLSTM;
   no other backend serves them), results/speed/scan-cpu-2core.md.
 
@@ -28,6 +30,8 @@ PREFERENCE: dict[str, tuple[str, ...]] = {
     "cpu": ("scan", "bptt", "reference"),
 }
 FALLBACK = ("scan", "bptt", "reference")  # other device types
+CPU_NATIVE_MAX_HIDDEN = 128  # up to here `native` beat `bptt` on CPU (1 thread; issue 27)
+CPU_SMALL = ("scan", "native", "bptt", "reference")  # the CPU order at H <= that
 
 
 def first_supported(order: tuple[str, ...], cell: Cell, x: Tensor,
@@ -42,6 +46,8 @@ def first_supported(order: tuple[str, ...], cell: Cell, x: Tensor,
 def choose_backend(cell: Cell, x: Tensor, recurrent_mask: Tensor | None) -> str:
     """The backend `auto` uses for this cell and input."""
     order = PREFERENCE.get(x.device.type, FALLBACK)
+    if x.device.type == "cpu" and cell.hidden_size <= CPU_NATIVE_MAX_HIDDEN:
+        order = CPU_SMALL
     return first_supported(order, cell, x, recurrent_mask)
 
 
