@@ -3,7 +3,7 @@
     python -m devtools.speed [--json] [--variants lstm gru ...] [--backends auto bptt ...]
                               [--sizes 128x128x200 32x64x1000] [--device cpu|cuda]
                               [--dtype float32|bfloat16] [--repeats 5] [--threads 1]
-                              [--write [--append]]
+                              [--write [--append] [--out PATH]]
 
 Each row times one training step (forward, ``output.sum().backward()``) of a `variants` layer
 and of torch's own module of the same family (nn.RNN for rnn, nn.LSTM for the LSTM family, nn.GRU
@@ -190,6 +190,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--write", action="store_true",
                         help="write the table to results/speed/<device>.md")
     parser.add_argument("--append", action="store_true", help="with --write: append")
+    parser.add_argument("--out", default=None, metavar="PATH",
+                        help="with --write: this file instead of results/speed/<device>.md")
     parser.add_argument("--json", action="store_true", help="one JSON record per row")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.variants or []) - set(variants.names()))
@@ -216,7 +218,8 @@ def write_markdown(rows: Sequence[Row], skipped: Sequence[str], args: argparse.N
                    append: bool) -> Path:
     """Write (or append) the table to results/speed/<device>.md; returns the path."""
     name = device_name(args.device)
-    path = Path("results") / "speed" / f"{name}.md"
+    out = getattr(args, "out", None)
+    path = Path(out) if out else Path("results") / "speed" / f"{name}.md"
     path.parent.mkdir(parents=True, exist_ok=True)
     columns = ["variant", "backend", "dtype", "B", "H", "T", "ms", "reference", "reference_ms",
                "ratio", "ratio_q1", "ratio_q3", "peak_mb", "reference_peak_mb"]
@@ -225,7 +228,8 @@ def write_markdown(rows: Sequence[Row], skipped: Sequence[str], args: argparse.N
              if args.device.startswith("cuda") else f"CPU, {os.cpu_count()} cores")
     lines += [f"Device: {label}; torch {torch.__version__}; {args.threads} thread(s); "
               f"forward+backward ms, median of {args.repeats}; ratio = median of per-pair "
-              f"ratios (q1, q3 its quartiles); {bptt_native.describe()}.", "",
+              f"ratios (q1, q3 its quartiles); {bptt_native.describe()}; load average "
+              f"{'/'.join(f'{v:.1f}' for v in os.getloadavg())} (1/5/15 min) when written.", "",
               "Command: `python -m devtools.speed " + " ".join(sys.argv[1:]) + "`", "",
               "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for r in rows:

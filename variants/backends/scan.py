@@ -7,7 +7,7 @@ solves the recurrence with a chunked linear scan:
 
 1. the T steps are cut into N chunks of C ~ sqrt(T) steps; inside every chunk, all chunks at once,
    a loop over the C positions computes the chunk's solution from a zero state, ``u``, and the
-   running product of its a's, ``P`` (``torch.cumprod``);
+   running product of its a's, ``P``;
 2. a loop over the N chunks carries the state across chunk boundaries:
    ``s_{k+1} = P_k[C-1] s_k + u_k[C-1]``, ``s_0 = h_0``;
 3. ``h = u + P * s`` for every step at once.
@@ -43,30 +43,33 @@ def chunk_length(steps: int) -> int:
 
 
 @torch.no_grad()
-def linear_scan(a: Tensor, b: Tensor, h0: Tensor) -> Tensor:
-    """h_t = a_t h_{t-1} + b_t for t = 1..T from h_0: a, b (T, *S), h0 (*S) -> h (T, *S)."""
+def linear_scan(a: Tensor, b: Tensor, h0: Tensor, owned: bool = False) -> Tensor:
+    """h_t = a_t h_{t-1} + b_t for t = 1..T from h_0: a, b (T, *S), h0 (*S) -> h (T, *S).
+
+    ``owned``: a and b are contiguous buffers the caller gives up (overwritten, no copies)."""
     steps = a.shape[0]
     size = chunk_length(steps)
     chunks = -(-steps // size)
     pad = chunks * size - steps
-    if pad:  # a = 1, b = 0 after the end: the padded steps change nothing before it
-        a = torch.cat([a, a.new_ones(pad, *a.shape[1:])])
-        b = torch.cat([b, b.new_zeros(pad, *b.shape[1:])])
     shape = (chunks, size, *a.shape[1:])
-    # (C, N, *S): position in the chunk first, so each loop step is one contiguous slice
-    a_c = a.reshape(shape).transpose(0, 1).contiguous()
-    u = b.reshape(shape).transpose(0, 1).contiguous()
-    a_l, u_l = a_c.unbind(0), u.unbind(0)
-    for j in range(1, size):  # every chunk's solution from a zero state, all chunks at once
-        u_l[j].addcmul_(a_l[j], u_l[j - 1])
-    products = torch.cumprod(a_c, dim=0)
+    # (N, C, *S) views of fresh buffers: u (the chunks' solutions from zero, then h) and
+    # p (the running products of a inside each chunk); a = 1, b = 0 on the padded steps
+    u = b.new_zeros(shape) if pad else (b if owned else b.clone()).view(shape)
+    p = a.new_ones(shape) if pad else (a if owned else a.clone()).view(shape)
+    if pad:
+        u.view(chunks * size, *a.shape[1:])[:steps] = b
+        p.view(chunks * size, *a.shape[1:])[:steps] = a
+    u_l, p_l = u.unbind(1), p.unbind(1)
+    for j in range(1, size):  # inside every chunk at once, position by position
+        u_l[j].addcmul_(p_l[j], u_l[j - 1])
+        p_l[j].mul_(p_l[j - 1])
     starts = h0.new_empty(chunks, *a.shape[1:])
     starts[0] = h0
-    last_p, last_u = products[-1].unbind(0), u[-1].unbind(0)
+    last_p, last_u = p_l[-1].unbind(0), u_l[-1].unbind(0)
     for k in range(1, chunks):  # carry the state over chunk boundaries
         torch.addcmul(last_u[k - 1], last_p[k - 1], starts[k - 1], out=starts[k])
-    h = u.addcmul_(products, starts.unsqueeze(0))
-    return h.transpose(0, 1).reshape(chunks * size, *a.shape[1:])[:steps]
+    u.addcmul_(p, starts.unsqueeze(1))
+    return u.view(chunks * size, *a.shape[1:])[:steps]
 
 
 class _LinearScan(torch.autograd.Function):
@@ -83,8 +86,10 @@ class _LinearScan(torch.autograd.Function):
     def backward(ctx, d_h: Tensor):
         a, h0, h = ctx.saved_tensors
         # lam_t = d_h_t + a_{t+1} lam_{t+1}: the same scan, backwards in time
-        a_next = torch.cat([a[1:], a.new_zeros(1, *a.shape[1:])])
-        lam = linear_scan(a_next.flip(0), d_h.flip(0), torch.zeros_like(h0)).flip(0)
+        a_next = torch.empty_like(a)  # a_{t+1}, reversed in time
+        a_next[0] = 0.0
+        a_next[1:] = a[1:].flip(0)
+        lam = linear_scan(a_next, d_h.flip(0), torch.zeros_like(h0), owned=True).flip(0)
         h_prev = torch.cat([h0.unsqueeze(0), h[:-1]])
         d_a = lam * h_prev if ctx.needs_input_grad[0] else None
         d_h0 = a[0] * lam[0] if ctx.needs_input_grad[2] else None
