@@ -87,7 +87,7 @@ def test_terminal_summary_is_narrow_and_names_the_report_and_plots(tmp_path) -> 
     groups = report.summary.groupby(["task", "length"]).ngroups
     assert groups >= 2 and text.count("\nvariant ") + text.startswith("variant ") == groups
     header = next(line for line in text.splitlines() if line.startswith("variant "))
-    assert header.split() == ["variant", "solved", "mean", "[95%]", "norm_loss", "vs", "lstm"]
+    assert header.split() == ["variant", "solved", "mean", "[interval]", "norm_loss", "vs", "lstm"]
     assert f"report: {tmp_path / 'out' / 'report.md'}" in text
     assert "metric_vs_length_adding.png" in text and "Best: " in text
     # the reference row says ref; another row names the test behind its p

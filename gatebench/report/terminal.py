@@ -53,7 +53,8 @@ def narrow_table(table: pd.DataFrame) -> str:
         rows.append({
             "variant": str(row["variant"])[:22],
             "solved": f"{row['n_solved']}/{attempted}",
-            "mean [95%]": interval(row["mean"], row["ci_low"], row["ci_high"], digits=3),
+            "mean [interval]": interval(row["mean"], row["ci_low"], row["ci_high"],
+                                        str(row["ci_kind"]), digits=3),
             "norm_loss": num(row["norm_loss"], 3),
             f"vs {row['reference']}": _versus(row),
         })
@@ -75,10 +76,12 @@ def terminal_summary(summary: pd.DataFrame, files: Sequence[Path] = ()) -> str:
             f"trivial baseline loss {num(table['baseline'].median(), 3)} (norm_loss 1)"
         )
         parts.append(narrow_table(table))
-        parts.append(textwrap.fill(_plain(winner_line(table)), WIDTH) + "\n")
+        parts.append(textwrap.fill(_plain(winner_line(table)), WIDTH, break_on_hyphens=False)
+                     + "\n")
     parts.append(textwrap.fill(
-        "vs ref: difference of means to the reference; p: the smallest Holm-adjusted p of its "
-        f"tests (* < {ALPHA}), named. Every statistic and test: report.md.", WIDTH))
+        "interval: bootstrap 95% (BCa) from 5 runs, else the min-max range. vs ref: difference "
+        "of means to the reference; p: the smallest Holm-adjusted p of its tests (* < "
+        f"{ALPHA}), named. Every statistic and test: report.md.", WIDTH, break_on_hyphens=False))
     paths = [Path(p) for p in files]
     report = next((p for p in paths if p.name == "report.md"), None)
     if report is not None:
