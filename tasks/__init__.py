@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from tasks import (  # noqa: F401
     adding,
+    continual_adding,
     copy_memory,
     cycle_navigation,
     modular_arithmetic,

@@ -20,13 +20,14 @@ SMALL = {
     "modular_arithmetic": {"length": 7},
     "s3_word": {"length": 6},
     "mqar": {"length": 16, "vocab_size": 32, "num_kv_pairs": 2},
+    "continual_adding": {"length": 10, "segment_length": 5},
 }
 
 
 def test_names_are_the_contracts() -> None:
     assert tasks.names() == [
-        "adding", "copy", "cycle_navigation", "modular_arithmetic", "mqar", "multiplication",
-        "parity", "s3_word", "selective_copy", "temporal_order",
+        "adding", "continual_adding", "copy", "cycle_navigation", "modular_arithmetic", "mqar",
+        "multiplication", "parity", "s3_word", "selective_copy", "temporal_order",
     ]  # fmt: skip
 
 
@@ -154,7 +155,7 @@ def test_bad_parameters_raise_one_line_value_errors(name: str, params: dict, mat
 
 
 def test_unknown_task_and_parameter_are_named() -> None:
-    with pytest.raises(ValueError, match="unknown task 'copying'; choose one of: adding, copy,"):
+    with pytest.raises(ValueError, match="unknown task 'copying'; choose one of: adding, contin"):
         tasks.build("copying")
     with pytest.raises(ValueError, match=r"copy: unknown parameter 'delay'; accepted: length, "):
         tasks.build("copy", delay=5)

@@ -31,11 +31,15 @@ TINY_TASK = {
     "modular_arithmetic": ["task.length=7"],
     "s3_word": ["task.length=6"],
     "mqar": ["task.length=16", "task.vocab_size=32", "task.num_kv_pairs=2"],
+    "continual_adding": ["task.length=12", "task.segment_length=6"],
 }
-# Token tasks added with issue 29 share their input kind and readout with temporal_order (last)
-# or copy (every), which run with every variant; they run with one variant each, to keep the
-# matrix's time (about 0.3 s a pair) in CI's budget.
-ONE_VARIANT_TASKS = {"parity", "cycle_navigation", "modular_arithmetic", "s3_word", "mqar"}
+# Tasks added with issue 29 share their input kind and readout with temporal_order (tokens,
+# last) or copy (tokens, every) -- continual_adding: real input, read every step, the one new
+# pairing -- and the earlier tasks run with every variant; these run with one variant each, to
+# keep the matrix's time (about 0.3 s a pair) in CI's budget.
+ONE_VARIANT_TASKS = {
+    "parity", "cycle_navigation", "modular_arithmetic", "s3_word", "mqar", "continual_adding",
+}  # fmt: skip
 
 
 _composed: dict[str, DictConfig] = {}
