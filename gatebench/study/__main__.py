@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from gatebench.study.stages import Stages
 
     spec = load_spec(args.spec, args.dir)
+    check_stored(spec, write=False)  # a changed spec is refused before anything is composed
     resolved = resolve(spec)
     if not args.dry_run:
         check_stored(spec)

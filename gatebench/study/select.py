@@ -90,16 +90,22 @@ def grid_edges(grid: dict[str, list[Any]], chosen: tuple[tuple[str, Any], ...]) 
     return out
 
 
-def _next(values: list[Any], upward: bool) -> Any:
+def _digits(value: float) -> int:
+    """Significant digits of a grid value as written (0.003 -> 1, 0.0025 -> 2)."""
+    return len(f"{value:.12g}".split("e")[0].replace("-", "").replace(".", "").strip("0")) or 1
+
+
+def next_point(values: list[Any], upward: bool) -> Any:
+    """The grid point beyond its top (`upward`) or bottom: geometric for positive values (the
+    ratio of the last two points), else arithmetic; rounded to the grid's significant digits
+    (0.001, 0.003, 0.01 -> 0.03 and 0.0003); integers stay integers."""
     ordered = sorted(values)
     a, b = (ordered[-2], ordered[-1]) if upward else (ordered[1], ordered[0])
-    if a > 0 and b > 0:
-        point = b * (b / a)
-    else:
-        point = b + (b - a)
+    point = b * (b / a) if a > 0 and b > 0 else b + (b - a)
     if all(isinstance(v, int) for v in values):
         return int(round(point))
-    return float(f"{point:.6g}")
+    digits = max(_digits(float(v)) for v in values)
+    return float(f"{point:.{digits}g}")
 
 
 def extended(grid: dict[str, list[Any]], choice: Choice) -> dict[str, list[Any]]:
@@ -108,7 +114,7 @@ def extended(grid: dict[str, list[Any]], choice: Choice) -> dict[str, list[Any]]
     for flags in choice.edges.values():
         for flag in flags:
             key = flag.split("=", 1)[0]
-            point = _next(grid[key], upward=flag.endswith("(top)"))
+            point = next_point(grid[key], upward=flag.endswith("(top)"))
             if point not in out[key] and (not isinstance(point, float) or math.isfinite(point)):
                 out[key].append(point)
     return {k: sorted(v) if _numeric(v) else v for k, v in out.items()}

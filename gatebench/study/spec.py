@@ -394,9 +394,9 @@ def _lookup(mapping: Any, path: tuple) -> Any:
 STORED = "study.yaml"
 
 
-def check_stored(spec: Spec) -> None:
-    """Store the spec in its study directory, or refuse (one line naming the key) when the
-    directory already holds a different one: a study's design does not change after it ran."""
+def check_stored(spec: Spec, write: bool = True) -> None:
+    """Store the spec in its study directory (`write`), or refuse (one line naming the key) when
+    the directory already holds a different one: a study's design does not change after it ran."""
     path = spec.dir / STORED
     if path.is_file():
         stored = yaml.safe_load(path.read_text()) or {}
@@ -409,6 +409,8 @@ def check_stored(spec: Spec) -> None:
                 f"({old!r} there, {new!r} now): a study's design is fixed once it ran; "
                 "use a new dir (or restore the spec)"
             )
+        return
+    if not write:
         return
     spec.dir.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(spec.raw, sort_keys=False))

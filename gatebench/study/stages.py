@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from gatebench.run.progress import duration
 from gatebench.study.plan import Job, Multirun, Resolved, is_final, job_dir
 from gatebench.study.spec import Spec
 
@@ -31,6 +30,16 @@ class StageResult:
     already: int
     trained: int = 0
     failures: list[str] = field(default_factory=list)
+
+
+def duration(seconds: float) -> str:
+    """`45s`, `3m05s`, `2h04m` (gatebench.run.progress's format, without importing Lightning)."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
 class Stages:
