@@ -43,6 +43,9 @@ class LSTMSpec:
     recurrent_activation: str = "sigmoid"
 
 
+_DERIVED: dict[LSTMSpec, dict[str, Any]] = {}  # spec -> a kernel's attributes (never mutated)
+
+
 class LSTMKernel:
     """Pointwise forward/backward of an `LSTMSpec`.
 
@@ -54,6 +57,15 @@ class LSTMKernel:
     overwrites = ("gates",)  # backward writes d(pre-activation) over the gates
 
     def __init__(self, spec: LSTMSpec) -> None:
+        derived = _DERIVED.get(spec)
+        if derived is not None:  # `auto` asks for the kernel at every forward: reuse the layout
+            self.__dict__.update(derived)
+            return
+        self._derive(spec)
+        _DERIVED[spec] = dict(self.__dict__)
+
+    def _derive(self, spec: LSTMSpec) -> None:
+        """The layout and activations of `spec` (its blocks reordered, see the module doc)."""
         if "g" not in spec.blocks or len(set(spec.blocks)) != len(spec.blocks):
             raise ValueError(f"bptt lstm: blocks must hold 'g' once, got {spec.blocks}")
         self.spec = spec
