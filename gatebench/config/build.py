@@ -88,7 +88,7 @@ def build_task_and_model(cfg: DictConfig) -> tuple[Any, Any]:
             task,
             variant,
             OmegaConf.to_container(cfg.optimizer),
-            OmegaConf.to_container(cfg.scheduler) if "scheduler" in cfg else None,
+            OmegaConf.to_container(cfg.scheduler, resolve=True) if "scheduler" in cfg else None,
             encoder_size=encoder_size,
             test_lengths=lengths,
         )
