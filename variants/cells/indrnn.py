@@ -21,6 +21,7 @@ units keep their input over the T steps), U(0, u_max) otherwise. ``identity`` se
 IRNN-like start), ``zeros`` u = 0; other initializers do not apply to a vector. The input weights
 keep the layer's ``kernel_initializer`` (the authors draw N(0, 0.001^2) for the adding problem).
 Options: ``nonlinearity`` relu (the paper's) or tanh.
+Backend `bptt`: `variants.backends.bptt.indrnn`.
 """
 
 from __future__ import annotations
@@ -110,3 +111,12 @@ class IndRNNCell(Cell):
     def pointwise(self, xp_t: Tensor, hp_t: Tensor, carry: Carry,
                   extra: dict[str, Tensor]) -> Carry:
         return (self.act(xp_t + hp_t),)
+
+    # ---- fast path -----------------------------------------------------------------------------
+    def bptt_kernel(self):
+        from variants.backends.bptt.indrnn import IndRNNKernel
+
+        return IndRNNKernel(self.nonlinearity)
+
+    def bptt_weights(self, weights) -> tuple[Tensor, ...]:
+        return (weights.extra["weight_diag_hh"],)

@@ -12,7 +12,7 @@ forget bias is chrono-initialised, b_f = log(u), u ~ U[1, T_max - 1] (Tallec & O
 the preset conf/variant/janet.yaml sets ``bias_initializer: chrono`` with T_max = the task
 length, as conf/variant/lstm_chrono.yaml does for the LSTM; `variants.build("janet", ...)` alone
 keeps torch's bias init. Blocks f, c; b_ih + b_hh is the bias (torch's double-bias layout), so
-parameters per layer are 2 (H D + H^2 + 2 H).
+parameters per layer are 2 (H D + H^2 + 2 H). Backend `bptt`: `variants.backends.bptt.janet`.
 """
 
 from __future__ import annotations
@@ -60,3 +60,9 @@ class JANETCell(Cell):
         g = torch.tanh(u)
         self.record_gates(f=f, i=i, g=g)
         return (torch.addcmul(f * carry[0], i, g),)
+
+    # ---- fast path -----------------------------------------------------------------------------
+    def bptt_kernel(self):
+        from variants.backends.bptt.janet import JANETKernel
+
+        return JANETKernel(self.beta)

@@ -10,7 +10,7 @@ One gate does the GRU's two jobs: it resets the recurrence (f * h_prev inside h~
 and new. Its recurrence reads f * h_prev, not h_prev R^T, so its math lives in ``step()``
 (``math_in = "step"``): docs/cells-step-example.md walks through it. Blocks f, n (n = h~); all
 biases add linearly, so b_hh is folded into the input projection. Parameters per layer:
-2 (H D + H^2 + 2 H).
+2 (H D + H^2 + 2 H). Backend `bptt`: `variants.backends.bptt.mgu`.
 
 Recorded: f, its complement ``keep = 1 - f`` (the gate that multiplies h_prev: the cell's
 ``keep_gate``, whose product over steps is the memory retention) and the candidate n.
@@ -51,3 +51,9 @@ class MGUCell(Cell):
         if self._gate_recorder is not None:
             self.record_gates(f=f, keep=1.0 - f, n=n)
         return (torch.addcmul(h_prev, f, n - h_prev),)
+
+    # ---- fast path -----------------------------------------------------------------------------
+    def bptt_kernel(self):
+        from variants.backends.bptt.mgu import MGUKernel
+
+        return MGUKernel()

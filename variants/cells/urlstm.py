@@ -15,7 +15,7 @@ torch does). Uniform gate initialisation (Sec. 3.1): b_f = -log(1/u - 1), u ~ U[
 per unit, so the forget gates' activations at init are spread uniformly over (1/H, 1 - 1/H).
 tanh is applied ONCE to the cell input u~, as the paper writes it; the one public PyTorch port
 (r0mainK/ur-lstm) applies it twice (tanh(tanh(u~))), which is not the paper's cell.
-Parameters per layer: 4 (H D + H^2 + 2 H) + H.
+Parameters per layer: 4 (H D + H^2 + 2 H) + H. Backend `bptt`: `variants.backends.bptt.urlstm`.
 """
 
 from __future__ import annotations
@@ -73,3 +73,12 @@ class URLSTMCell(Cell):
         o = torch.sigmoid(pre_o)
         self.record_gates(f=f, r=r, g=g, o=o, u=u)
         return (o * torch.tanh(c), c)
+
+    # ---- fast path -----------------------------------------------------------------------------
+    def bptt_kernel(self):
+        from variants.backends.bptt.urlstm import URLSTMKernel
+
+        return URLSTMKernel()
+
+    def bptt_weights(self, weights) -> tuple[Tensor, ...]:
+        return (weights.weight_hh, weights.extra["bias_forget"])
