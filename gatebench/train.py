@@ -120,6 +120,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from gatebench.run.lock import RunLock
     from gatebench.run.resume import plan_start
 
+    if multirun:
+        _to_same_run(cfg, config)
+
     with RunLock(cfg.run_dir):
         plan = plan_start(cfg, config, multirun)
         if plan.final_record is not None:
@@ -128,6 +131,25 @@ def train(cfg: DictConfig) -> dict[str, Any]:
                      cfg.run_name, record.get("status"), record.get("steps"), cfg.run_dir)
             return record
         return _run(cfg, config, plan, started, multirun, launcher)
+
+
+def _to_same_run(cfg: DictConfig, config: dict[str, Any]) -> None:
+    """A sweep job whose config already ran in another job folder (a re-run with its arguments
+    in another order) goes on there: `cfg.run_dir` becomes that folder, and its own folder
+    says where it went (`same_run_as.txt`)."""
+    from gatebench.run.resume import find_same_run
+    from gatebench.run.schema import SAME_RUN_FILE
+
+    own = Path(cfg.run_dir)
+    same = find_same_run(own, config)
+    if same is None:
+        return
+    log.info("%s: this config's run is in %s (the sweep's arguments were given in another "
+             "order): continuing there", cfg.run_name, same)
+    if not any((own / name).exists() for name in ("results.json", "checkpoints")):
+        (own / SAME_RUN_FILE).write_text(f"{same}\n")
+    cfg.run_dir = str(same)
+    config["run_dir"] = str(same)
 
 
 def _run(

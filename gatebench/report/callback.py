@@ -22,6 +22,21 @@ def sweep_command(config: DictConfig) -> str | None:
     return " ".join(["python -m", module, "-m", *[str(o) for o in overrides]])
 
 
+def other_sweeps_running(sweep_dir: str) -> list[str]:
+    """`pid N on host H` of every other sweep invocation still running in `sweep_dir` (their
+    folders are locked while they run: `gatebench.sweep.invocation`)."""
+    import os
+    from pathlib import Path
+
+    from gatebench.run.lock import holder
+    from gatebench.run.schema import SWEEP_ID_ENV, SWEEPS_DIR
+
+    root, own = Path(sweep_dir) / SWEEPS_DIR, os.environ.get(SWEEP_ID_ENV)
+    if not root.is_dir():
+        return []
+    return [who for d in sorted(root.iterdir()) if d.name != own and (who := holder(d))]
+
+
 class WriteReport(Callback):
     """Write report.md, CSV, LaTeX and plots into `hydra.sweep.dir`; print the narrow summary
     (`gatebench.report.terminal`: one table per task and length, the winner, the paths).
@@ -45,6 +60,12 @@ class WriteReport(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = OmegaConf.select(config, "hydra.sweep.dir", default=None)
+        running = other_sweeps_running(sweep_dir) if sweep_dir else []
+        if running:  # its jobs are not all recorded yet: the last sweep to end writes it
+            print(f"report: not written: another sweep still trains in {sweep_dir} "
+                  f"({', '.join(running)}); the last one to end writes it, or run: "
+                  f"python -m gatebench.report {sweep_dir}")
+            return
         try:
             if sweep_dir is None:
                 raise ValueError("config has no hydra.sweep.dir")

@@ -21,8 +21,13 @@ from gatebench.run.schema import (  # noqa: F401 - statuses re-exported for the 
     COMPLETED_STATUSES,
     METRICS_FILE,
     RESULTS_FILE,
+    SAME_RUN_FILE,
     STATUSES,
 )
+
+# Config keys that do not make a run another run (where and how it ran): two records equal in
+# every other key are one run recorded twice, and count once.
+NOT_IDENTITY = ("run_dir", "ckpt_path", "threads", "logger")
 
 CURVE_COLUMNS = ["source", "task", "length", "variant", "seed", "status", "step", "metric", "value"]
 
@@ -259,6 +264,9 @@ def _job_folder_note(job: Path) -> str:
     """What a job folder without a run record is: still running, killed, or never started."""
     from gatebench.run.lock import holder
 
+    if (job / SAME_RUN_FILE).is_file():
+        same = (job / SAME_RUN_FILE).read_text().strip()
+        return f"job of a sweep re-run in another order: its run is {same}: {job}"
     running = holder(job)
     if running:
         return f"job still running ({running}), no record yet: {job}"
@@ -345,13 +353,25 @@ def build_records(items: Iterable[tuple[Mapping[str, Any], str, pd.DataFrame]]) 
     return RunRecords(runs=runs, curves=curves_from_wide(wides, runs))
 
 
+def run_identity(record: Mapping[str, Any]) -> str | None:
+    """A record's config without the keys that do not make it another run (NOT_IDENTITY), with
+    its variant, task, length and seed, as canonical JSON; None without a config."""
+    config = record.get("config")
+    if not isinstance(config, Mapping):
+        return None
+    kept = {k: v for k, v in config.items() if k not in NOT_IDENTITY}
+    coordinates = [record.get(k) for k in ("variant", "task", "length", "seed")]
+    return json.dumps([kept, coordinates], sort_keys=True, default=str)
+
+
 def load_runs(paths: Iterable[str | Path]) -> RunRecords:
     """Read every run record under PATHs (sweep or run directories, walked recursively).
 
     A file that is not a valid record (unreadable, not an object, no or unknown status, no
     task/variant/length, a completed run without its final metric) gives no row: it is listed
     in `notes` by path with the reason, as is an unreadable metrics.csv (the run is kept without
-    its curve) and every job folder without a record (running, killed, empty).
+    its curve), every job folder without a record (running, killed, empty), and a record whose
+    config equals an earlier one's (the same run twice: counted once, never as two seeds).
     `started_at`/`ended_at` (epoch s) come from the records' ISO-8601 stamps, NaN where a record
     has none: never from file times, which a copy or a clone resets.
     Raises ValueError when no valid record is found.
@@ -364,6 +384,7 @@ def load_runs(paths: Iterable[str | Path]) -> RunRecords:
 
     notes: list[str] = []
     used: list[Path] = []
+    seen: dict[str, Path] = {}
 
     def items() -> Iterable[tuple[Mapping[str, Any], str, pd.DataFrame]]:
         for run_dir in run_dirs:
@@ -376,6 +397,13 @@ def load_runs(paths: Iterable[str | Path]) -> RunRecords:
             if problem:
                 notes.append(f"invalid record {path}: {problem}")
                 continue
+            identity = run_identity(record)
+            if identity is not None and identity in seen:
+                notes.append(f"same config as {seen[identity]} (one run counted once, never as "
+                             f"two seeds): {run_dir}")
+                continue
+            if identity is not None:
+                seen[identity] = run_dir
             try:
                 wide = read_metrics_csv(run_dir / METRICS_FILE)
             except (OSError, ValueError, UnicodeDecodeError) as error:

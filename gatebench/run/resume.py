@@ -109,6 +109,40 @@ def plan_start(cfg: DictConfig, config: dict[str, Any], multirun: bool) -> Start
     )
 
 
+def _run_config(run_dir: Path) -> dict[str, Any] | None:
+    """The config of the run held in `run_dir` (results.json, else last.ckpt), or None."""
+    from gatebench.run.checkpoints import CheckpointError, load_checkpoint
+
+    record = read_record(run_dir / RESULTS_FILE)
+    if record is not None:
+        return record.get("config") if isinstance(record.get("config"), dict) else None
+    last = run_dir / CHECKPOINT_DIR / "last.ckpt"
+    if not last.is_file():
+        return None
+    try:
+        history = load_checkpoint(last).get("callbacks", {}).get(HISTORY_KEY, {})
+    except CheckpointError:
+        return None
+    return history.get("config") if isinstance(history.get("config"), dict) else None
+
+
+def find_same_run(run_dir: Path, config: dict[str, Any]) -> Path | None:
+    """In a sweep directory: the other job folder whose run has this job's `config`, when
+    `run_dir` (this job's folder) holds no run of it. A job's identity is its config, not its
+    number: a sweep re-run with its arguments in another order gives its jobs other numbers and
+    so other folders."""
+    own = _run_config(run_dir)
+    if own is not None and first_difference(own, config) is None:
+        return None
+    for sibling in sorted(run_dir.parent.iterdir()):
+        if sibling == run_dir or sibling.name.startswith(".") or not sibling.is_dir():
+            continue
+        found = _run_config(sibling)
+        if found is not None and first_difference(found, config) is None:
+            return sibling
+    return None
+
+
 def _refuse_changed(previous: Any, config: dict[str, Any], run_dir: Path) -> None:
     """RunRefused when the run already in `run_dir` had another config."""
     if not isinstance(previous, dict):

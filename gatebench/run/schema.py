@@ -12,6 +12,13 @@ SCHEMA_VERSION = 1
 RESULTS_FILE = "results.json"
 METRICS_FILE = "metrics.csv"
 CHECKPOINT_DIR = "checkpoints"
+# A sweep invocation's private bookkeeping: <sweep_dir>/SWEEPS_DIR/<id>/, its id in SWEEP_ID_ENV
+# for its jobs, locked (gatebench.run.lock) by the multirun's process while it runs.
+SWEEPS_DIR = ".gatebench/sweeps"
+SWEEP_ID_ENV = "GATEBENCH_SWEEP_ID"
+# In a job folder of a sweep re-run with its arguments in another order: the folder of the run
+# with this job's config, where the job trained (a job's identity is its config, not its number).
+SAME_RUN_FILE = "same_run_as.txt"
 STATUSES = ("solved", "finished", "diverged", "failed")
 # Runs with these statuses produced a final metric that enters the statistics.
 COMPLETED_STATUSES = ("solved", "finished")

@@ -15,7 +15,10 @@ def count_results(sweep_dir: Path) -> dict[str, int]:
     from gatebench.run.resume import read_record
 
     counts: dict[str, int] = {}
-    job_dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    from gatebench.run.schema import SAME_RUN_FILE
+
+    job_dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
+                and not (p / SAME_RUN_FILE).is_file()]  # a re-ordered job: its run is elsewhere
     for job_dir in sorted(job_dirs):
         path = job_dir / "results.json"
         record = read_record(path) if path.is_file() else {"status": "missing"}

@@ -80,7 +80,7 @@ def run_job(train: Callable[[DictConfig], dict[str, Any]], cfg: DictConfig) -> f
 
         if code in (exit_codes.CONFIG, exit_codes.LOCKED):
             log.error("%s: %s", cfg.get("run_name"), message)
-        write_outcome(cfg, code, message)
+        write_outcome(cfg, code, message, record.get("status") if record else None)
     elif code in (exit_codes.CONFIG, exit_codes.LOCKED):
         sys.stderr.write(f"gatebench: error: {message}\n")
         sys.exit(code)

@@ -4,9 +4,10 @@
 
 One line per finished job, printed by the process that ran it (the main process under the basic
 launcher, a worker under joblib, the job's log under submitit) and appended to
-`<sweep_dir>/progress.log` (`tail -f` it for a SLURM sweep). The tally lives in a file of the
-sweep directory, updated under a file lock, so the counts rise by one per job whatever process
-ends it. The ETA is the elapsed time per finished job times the jobs left (so it counts parallel
+`<sweep_dir>/progress.log` (`tail -f` it for a SLURM sweep). The tally lives in this sweep
+invocation's own folder (`gatebench.sweep.invocation`: two sweeps into one directory keep two
+tallies), updated under a file lock, so the counts rise by one per job whatever process ends it.
+The ETA is the elapsed time per finished job times the jobs left (so it counts parallel
 jobs). A re-run of a sweep starts a new tally; jobs it skips as done still end, and count.
 """
 
@@ -26,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from gatebench.run.progress import duration
 from gatebench.run.schema import RESULTS_FILE, STATUSES
+from gatebench.sweep import invocation
 
 STATE_FILE = ".progress.json"
 LOCK_FILE = ".progress.lock"
@@ -57,8 +59,9 @@ def count_jobs(config: DictConfig) -> int | None:
 
 
 @contextmanager
-def _locked(sweep_dir: Path) -> Iterator[None]:
-    with open(sweep_dir / LOCK_FILE, "a") as lock:
+def _locked(folder: Path) -> Iterator[None]:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK_FILE, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
@@ -80,10 +83,20 @@ def progress_line(state: dict[str, Any], now: float) -> str:
 
 
 def _job_status(config: DictConfig, job_return: JobReturn) -> str:
+    """The job's record status as its outcome says (its run may live in another folder: a
+    re-ordered re-run), else its folder's results.json, else failed/missing."""
+    from gatebench.sweep.status import outcome_path
+
     run_dir = OmegaConf.select(config, "hydra.runtime.output_dir", default=None)
-    path = Path(run_dir) / RESULTS_FILE if run_dir else None
-    if path is not None and path.is_file():
-        return str(json.loads(path.read_text()).get("status"))
+    sweep_dir = OmegaConf.select(config, "hydra.sweep.dir", default=None)
+    for path, key in ((outcome_path(sweep_dir, Path(run_dir).name), "status"),
+                      (Path(run_dir) / RESULTS_FILE, "status")) if run_dir and sweep_dir else ():
+        try:
+            status = json.loads(path.read_text()).get(key)
+        except (OSError, ValueError, AttributeError):
+            continue
+        if status:
+            return str(status)
     return "failed" if job_return.status == JobStatus.FAILED else "missing"
 
 
@@ -94,23 +107,24 @@ class SweepProgress(Callback):
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
+        own = invocation.folder(sweep_dir)
         state = {"total": count_jobs(config), "started": time.time(), "done": 0, "counts": {}}
-        with _locked(sweep_dir):
-            (sweep_dir / STATE_FILE).write_text(json.dumps(state))
+        with _locked(own):
+            (own / STATE_FILE).write_text(json.dumps(state))
         total = state["total"] if state["total"] is not None else "?"
         print(f"gatebench: sweep of {total} jobs into {sweep_dir}/", flush=True)
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         sweep_dir = OmegaConf.select(config, "hydra.sweep.dir", default=None)
-        if not sweep_dir or not (Path(sweep_dir) / STATE_FILE).is_file():
+        if not sweep_dir or not (invocation.folder(sweep_dir) / STATE_FILE).is_file():
             return  # a single run, or a sweep started without this callback
-        sweep_dir = Path(sweep_dir)
+        sweep_dir, own = Path(sweep_dir), invocation.folder(sweep_dir)
         status = _job_status(config, job_return)
-        with _locked(sweep_dir):
-            state = json.loads((sweep_dir / STATE_FILE).read_text())
+        with _locked(own):
+            state = json.loads((own / STATE_FILE).read_text())
             state["done"] += 1
             state["counts"][status] = state["counts"].get(status, 0) + 1
-            (sweep_dir / STATE_FILE).write_text(json.dumps(state))
+            (own / STATE_FILE).write_text(json.dumps(state))
             line = progress_line(state, time.time())
             with open(sweep_dir / LOG_FILE, "a") as log_file:
                 log_file.write(line + "\n")
@@ -120,7 +134,7 @@ class SweepProgress(Callback):
         from gatebench.sweep.hydra_callbacks import count_results
 
         sweep_dir = Path(config.hydra.sweep.dir)
-        path = sweep_dir / STATE_FILE
+        path = invocation.folder(sweep_dir) / STATE_FILE
         if not path.is_file():
             return
         state = json.loads(path.read_text())

@@ -1,14 +1,14 @@
 """A multirun's exit code: each job leaves its outcome in the sweep directory, and a Hydra
 callback reads them when the multirun ends (after every job and the report) and sets the code.
 
-Outcomes live in `<sweep_dir>/.gatebench/jobs/<job>.json` (`exit_code`, `message`); the folder
-is cleared when a multirun starts, so a re-run sweep counts its own jobs only.
+Outcomes live in this sweep invocation's folder (`gatebench.sweep.invocation`):
+`<sweep_dir>/.gatebench/sweeps/<id>/jobs/<job>.json` (`exit_code`, `message`, `status`), so a
+re-run sweep, or two sweeps into one directory at once, each count their own jobs only.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import Any
@@ -17,25 +17,34 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from gatebench.run import exit_codes
+from gatebench.sweep import invocation
 
-OUTCOMES_DIR = Path(".gatebench") / "jobs"
+OUTCOMES_DIR = "jobs"
 
 
-def write_outcome(cfg: DictConfig, code: int, message: str | None) -> None:
-    """Leave this multirun job's exit code and message for `SweepExitStatus`."""
+def outcome_path(sweep_dir: str | Path, job: str) -> Path:
+    """Where this sweep invocation keeps the outcome of `job` (its folder name)."""
+    return invocation.folder(sweep_dir) / OUTCOMES_DIR / f"{job}.json"
+
+
+def write_outcome(
+    cfg: DictConfig, code: int, message: str | None, status: str | None = None
+) -> None:
+    """Leave this multirun job's exit code, message and record status for `SweepExitStatus`
+    and the progress lines."""
     from hydra.core.hydra_config import HydraConfig
 
     from gatebench.run.records import write_json_atomic
 
-    name = Path(cfg.run_dir).name
-    outcome = {"job": name, "exit_code": int(code), "message": message}
-    write_json_atomic(Path(HydraConfig.get().sweep.dir) / OUTCOMES_DIR / f"{name}.json", outcome)
+    name = Path(str(HydraConfig.get().runtime.output_dir)).name
+    outcome = {"job": name, "exit_code": int(code), "message": message, "status": status}
+    write_json_atomic(outcome_path(HydraConfig.get().sweep.dir, name), outcome)
 
 
 def read_outcomes(sweep_dir: str | Path) -> list[dict[str, Any]]:
-    """Every job outcome left in `sweep_dir` (unreadable files count as failed jobs)."""
+    """Every job outcome this sweep invocation left (unreadable files count as failed jobs)."""
     outcomes = []
-    for path in sorted((Path(sweep_dir) / OUTCOMES_DIR).glob("*.json")):
+    for path in sorted((invocation.folder(sweep_dir) / OUTCOMES_DIR).glob("*.json")):
         try:
             outcomes.append(dict(json.loads(path.read_text())))
         except (OSError, ValueError, TypeError) as error:
@@ -45,13 +54,14 @@ def read_outcomes(sweep_dir: str | Path) -> list[dict[str, Any]]:
 
 
 class SweepExitStatus(Callback):
-    """Clear the outcomes when a multirun starts; at its end, print the jobs that failed and set
-    the exit code: FAILED when any job failed, hit a config error or found its folder locked."""
+    """Start this sweep invocation's private bookkeeping when a multirun starts; at its end,
+    print the jobs that failed and set the exit code: FAILED when any job failed, hit a config
+    error, was refused or found its folder locked (TERMINATED when one was stopped by SIGTERM)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = OmegaConf.select(config, "hydra.sweep.dir", default=None)
         if sweep_dir:
-            shutil.rmtree(Path(sweep_dir) / OUTCOMES_DIR, ignore_errors=True)
+            invocation.begin(sweep_dir)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = OmegaConf.select(config, "hydra.sweep.dir", default=None)
@@ -62,4 +72,7 @@ class SweepExitStatus(Callback):
             print(f"gatebench: {len(failed)} of {len(outcomes)} jobs failed:", file=sys.stderr)
             for outcome in failed:
                 print(f"  {outcome.get('job')}: {outcome.get('message')}", file=sys.stderr)
-        exit_codes.set_pending(exit_codes.FAILED if failed else exit_codes.OK)
+        terminated = any(o.get("exit_code") == exit_codes.TERMINATED for o in failed)
+        code = exit_codes.FAILED if failed else exit_codes.OK
+        exit_codes.set_pending(exit_codes.TERMINATED if terminated else code)
+        invocation.end()
