@@ -45,8 +45,85 @@ def activation_bytes(layer: Any, batch_size: int, length: int, itemsize: int) ->
     return int(batch_size) * int(length) * per_step * itemsize
 
 
-def available_bytes(device: str) -> int | None:
-    """Free memory on `device`: CUDA's free memory, or MemAvailable capped by a cgroup limit."""
+UNLIMITED = 2**60  # cgroup v1 writes "no limit" as a page-rounded 2**63 - 1
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        text = path.read_text().strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() else None  # "max" (v2: no limit) -> None
+
+
+def _inactive_file(stat: Path, keys: tuple[str, ...]) -> int:
+    """Page cache the kernel drops before it OOM-kills (memory.stat), 0 if unreadable."""
+    try:
+        lines = dict(line.split() for line in stat.read_text().splitlines() if " " in line)
+    except (OSError, ValueError):
+        return 0
+    for key in keys:
+        if lines.get(key, "").isdigit():
+            return int(lines[key])
+    return 0
+
+
+def _levels(base: Path, path: str) -> list[Path]:
+    """The cgroup `path` under the hierarchy mounted at `base` and its ancestors up to `base`
+    (just `base` when the path is not there: a cgroup namespace shows its own root)."""
+    leaf = base / path.strip("/")
+    if not leaf.is_dir():
+        return [base]
+    levels = [leaf]
+    while levels[-1] != base and base in levels[-1].parents:
+        levels.append(levels[-1].parent)
+    return levels
+
+
+def cgroup_free_bytes(
+    proc_cgroup: Path = Path("/proc/self/cgroup"), root: Path = Path("/sys/fs/cgroup")
+) -> int | None:
+    """Memory this process's cgroup may still use: over its cgroup and every ancestor with a
+    limit, the least `limit - (usage - inactive page cache)`. cgroup v2 (`0::<path>` in
+    `proc_cgroup`; memory.max, memory.current under `root` or `root/unified`) and v1
+    (`N:...memory...:<path>`; memory.limit_in_bytes, memory.usage_in_bytes under
+    `root/memory`). None when no limit applies or nothing can be read."""
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    candidates: list[tuple[Path, str, tuple[str, ...]]] = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        hierarchy, controllers, path = parts
+        if hierarchy == "0" and controllers == "":
+            for base in (root, root / "unified"):
+                candidates += [(d / "memory.max", "memory.current", ("inactive_file",))
+                               for d in _levels(base, path)]
+        elif "memory" in controllers.split(","):
+            inactive = ("total_inactive_file", "inactive_file")
+            candidates += [(d / "memory.limit_in_bytes", "memory.usage_in_bytes", inactive)
+                           for d in _levels(root / controllers, path)]
+    free: int | None = None
+    for limit_file, usage_name, inactive in candidates:
+        limit = _read_int(limit_file)
+        if limit is None or limit >= UNLIMITED:
+            continue
+        usage = _read_int(limit_file.parent / usage_name) or 0
+        cache = _inactive_file(limit_file.parent / "memory.stat", inactive)
+        left = limit - max(usage - cache, 0)
+        free = left if free is None else min(free, left)
+    return free
+
+
+def available_bytes(
+    device: str, proc_cgroup: Path = Path("/proc/self/cgroup"),
+    cgroup_root: Path = Path("/sys/fs/cgroup"),
+) -> int | None:
+    """Free memory on `device`: CUDA's free memory, or MemAvailable capped by what this
+    process's cgroup (v1 or v2, its own path and its ancestors) still allows."""
     if device == "cuda":
         import torch
 
@@ -54,16 +131,12 @@ def available_bytes(device: str) -> int | None:
     try:
         meminfo = Path("/proc/meminfo").read_text()
     except OSError:
-        return None
+        meminfo = ""
     found = re.search(r"MemAvailable:\s+(\d+) kB", meminfo)
     free = int(found.group(1)) * 1024 if found else None
-    try:
-        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
-        used = int(Path("/sys/fs/cgroup/memory.current").read_text())
-        if limit.isdigit() and free is not None:
-            free = min(free, int(limit) - used)
-    except (OSError, ValueError):
-        pass
+    limit = cgroup_free_bytes(proc_cgroup, cgroup_root)
+    if limit is not None:
+        free = limit if free is None else min(free, limit)
     return free
 
 
