@@ -30,6 +30,7 @@ from gatebench.report.statistics import (
     BOOTSTRAP_SEED,
     finite,
     holm,
+    solved_counts_min_p,
     solved_counts_p,
     welch_p,
 )
@@ -59,6 +60,14 @@ def permutation_p(a: Sequence[float], b: Sequence[float]) -> tuple[float, str]:
         rng=np.random.default_rng(BOOTSTRAP_SEED),
     )  # fmt: skip
     return float(result.pvalue), "exact" if exact else "Monte Carlo"
+
+
+def permutation_min_p(n: int, m: int) -> float:
+    """The smallest p the exact permutation test can give with n vs m runs: one split in
+    C(n + m, n), two when n = m (the mirrored separation has the same |difference|)."""
+    if n <= 0 or m <= 0:
+        return math.nan
+    return (2.0 if n == m else 1.0) / math.comb(n + m, n)
 
 
 def bimodal(runs: pd.DataFrame) -> bool:
@@ -97,7 +106,7 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, endpoint: str) -> dict[str, object
     """One comparison's numbers: both arms' values, the difference, the permutation and
     Boschloo p-values, Welch's p, the pre-registered p (`p`), bimodality and the budget."""
     metric = str(a["metric"].dropna().iloc[0]) if a["metric"].notna().any() else "norm_loss"
-    name = "norm_loss" if endpoint == "norm_loss" else metric
+    name = "norm_loss" if endpoint == "norm_loss" else metric.split("/")[-1]
     x, split_a = _values(a, endpoint)
     y, split_b = _values(b, endpoint)
     split = split_a if split_a == split_b else "val"
@@ -119,6 +128,8 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, endpoint: str) -> dict[str, object
         "budget": budget_text(a, b),
     }  # fmt: skip
     row["p"] = p_solved if endpoint == "solved" else p_perm
+    row["min_p"] = (solved_counts_min_p(attempted[0], attempted[1]) if endpoint == "solved"
+                    else permutation_min_p(x.size, y.size))  # fmt: skip
     row["test"] = "Boschloo (exact)" if endpoint == "solved" else f"permutation ({kind})"
     return row
 
@@ -158,7 +169,7 @@ def primary_markdown(rows: list[dict[str, object]]) -> str:
         "mean A / B": f"{_p(r['mean_a'])} / {_p(r['mean_b'])}",
         "diff A - B": _p(r["diff"]),
         "solved A / B": f"{r['solved_a']} / {r['solved_b']}",
-        "test": r["test"], "p": _p(r["p"]),
+        "test": r["test"], "p": _p(r["p"]), "min p at this n": _p(r.get("min_p")),
         "p Holm (primary)": _p(r["p_holm"]) + (" *" if r["significant"] else ""),
         "p permutation": _p(r["p_permutation"]), "p Boschloo": _p(r["p_boschloo"]),
         "p Welch (secondary)": _p(r["p_welch"]) + (" (bimodal: not a basis)"
@@ -166,6 +177,14 @@ def primary_markdown(rows: list[dict[str, object]]) -> str:
         "budget": r["budget"],
     } for r in rows])  # fmt: skip
     lines.append(shown.to_markdown(index=False) + "\n")
+    blocked = [str(r["comparison"]) for r in rows
+               if float(r.get("min_p", math.nan)) * len(rows) >= ALPHA]  # type: ignore[arg-type]
+    if blocked:
+        lines.append(
+            "**Too few runs to establish these** whatever the outcome (the smallest p the test "
+            f"can give at these sample sizes, times m = {len(rows)}, is >= {ALPHA}): "
+            + "; ".join(blocked) + ". Add evaluation seeds.\n"
+        )
     bimodal_rows = [str(r["comparison"]) for r in rows if r["bimodal"]]
     if bimodal_rows:
         lines.append(

@@ -34,6 +34,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+LOG = "gatebench-study.log"  # the study tool's own log (a study dir may hold older logs)
+
+
 class Say:
     def __init__(self, spec: Spec, dry_run: bool) -> None:
         self.spec, self.dry_run, self.started = spec, dry_run, time.time()
@@ -42,7 +45,7 @@ class Say:
         line = f"study {self.spec.name}: {text}"
         print(line, flush=True)
         if not self.dry_run:
-            with open(self.spec.dir / "study.log", "a") as log:
+            with open(self.spec.dir / LOG, "a") as log:
                 stamp = time.strftime("%Y-%m-%d %H:%M:%S")
                 log.write(f"[{stamp}] {line}\n")
 
@@ -77,19 +80,17 @@ def run(args: argparse.Namespace) -> int:
     grid = spec.grid
     jobs = tuning_jobs(spec, grid)
     stage("tune", jobs)
-    if args.dry_run:
-        say("dry run: the evaluation stage depends on the tuning runs' selection")
-        return 0
     loaded = records()
     if loaded is None or failures:
         for failure in failures:
             say(f"FAILED: {failure}")
         say("no tuning records to select from" if loaded is None else "stopped before selection")
-        return 1
+        return 0 if args.dry_run else 1
     tuning = runs_of(loaded.runs, spec, jobs, resolved)
     if len(tuning) < len(jobs):
-        say(f"{len(jobs) - len(tuning)} tuning run(s) have no record: re-run to resume them")
-        return 1
+        say(f"{len(jobs) - len(tuning)} tuning run(s) have no record: re-run to resume them"
+            + (" (dry run: the evaluation stage follows their selection)" if args.dry_run else ""))
+        return 0 if args.dry_run else 1
     choice = choose(spec, grid, tuning, resolved)
     if spec.extend_edges and choice.edges:
         wider = extended(grid, choice)
@@ -102,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         tuning = runs_of(loaded.runs, spec, jobs, resolved) if loaded else tuning
         if failures or len(tuning) < len(jobs):
             say("the extended grid's tuning runs are incomplete: re-run to resume them")
-            return 1
+            return 0 if args.dry_run else 1
         choice = choose(spec, grid, tuning, resolved)
     say("selected: " + "; ".join(
         f"{c} {t} T={n}: " + ", ".join(f"{k}={v}" for k, v in s)
@@ -110,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
         for (c, t, n), s in sorted(choice.setting.items())))  # fmt: skip
     final_jobs = evaluation_jobs(spec, choice)
     stage("evaluate", final_jobs)
+    if args.dry_run:
+        return 0
     loaded = records()
     evaluation = runs_of(loaded.runs, spec, final_jobs, resolved)
     tuning = runs_of(loaded.runs, spec, jobs, resolved)

@@ -152,6 +152,7 @@ def write_study_report(spec: Spec, records: RunRecords, tuning: pd.DataFrame,
         f"# {title}\n",
         f"Made by `{command}` on {made}: {len(evaluation)} evaluation run(s) (seeds {seeds}) "
         f"and {len(tuning)} tuning run(s) (seeds {', '.join(map(str, spec.tuning_seeds))}).\n",
+        f"{spec.note.strip()}\n" if spec.note else "",
         primary_markdown(primary),
         _design(spec, grid, choice),
         "## Exploratory tables (evaluation seeds only)\n",

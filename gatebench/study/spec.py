@@ -16,6 +16,7 @@
     extend_edges: false
     solved: default                  # or hs1997 (regression tasks: every val sequence in tol)
     reference: rnn                   # the exploratory tables' reference cell
+    note: null                       # free text shown under the report's title
     primary:                         # the pre-registered comparisons
       - {cell: gru, against: rnn, task: adding, length: 20, endpoint: metric}
 
@@ -40,11 +41,11 @@ ENDPOINTS = ("metric", "norm_loss", "solved")
 STUDY_KEYS = ("seed", "task.length", "variant", "task", "trainer.max_steps", "hydra.sweep.dir",
               "hydra.sweep.subdir")  # fmt: skip
 # Keys that may change between invocations of one study: where and how it runs, not what.
-MAY_DIFFER = ("dir", "launcher", "title")
+MAY_DIFFER = ("dir", "launcher", "title", "note")
 TOP_KEYS = {
     "name", "dir", "title", "experiment", "overrides", "cells", "tasks", "grid", "tuning_seeds",
     "evaluation_seeds", "max_steps", "selection", "plateau", "extend_edges", "solved",
-    "reference", "primary", "launcher",
+    "reference", "primary", "launcher", "note",
 }  # fmt: skip
 REQUIRED = ("name", "cells", "tasks", "grid", "tuning_seeds", "evaluation_seeds", "max_steps",
             "primary")  # fmt: skip
@@ -99,6 +100,7 @@ class Spec:
     reference: str | None = None
     launcher: str | None = None
     title: str | None = None
+    note: str | None = None  # free text shown under the report's title
     raw: dict[str, Any] = field(default_factory=dict)
 
     def cell(self, name: str) -> Cell:
@@ -328,7 +330,7 @@ def parse_spec(raw: Any, source: str = "<spec>") -> Spec:
         "solved": _choice(raw, "solved", SOLVED_CRITERIA, source), "reference": reference,
         "primary": [asdict(c) for c in _primary(raw["primary"], cells, source)],
         "dir": str(raw.get("dir") or f"results/{name}"), "launcher": launcher,
-        "title": raw.get("title"),
+        "title": raw.get("title"), "note": raw.get("note"),
     }  # fmt: skip
     return Spec(
         name=name, dir=Path(normal["dir"]), cells=cells, tasks=tasks, grid=grid,
@@ -337,7 +339,7 @@ def parse_spec(raw: Any, source: str = "<spec>") -> Spec:
         overrides=tuple(normal["overrides"]), selection=normal["selection"],
         plateau=normal["plateau"], extend_edges=normal["extend_edges"],
         solved=normal["solved"], reference=reference, launcher=launcher,
-        title=normal["title"], raw=normal,
+        title=normal["title"], note=normal["note"], raw=normal,
     )  # fmt: skip
 
 
