@@ -1,14 +1,15 @@
 """Step budget: how far a study-size training step is from its arithmetic (FLOP) bound.
 
     python -m devtools.step_budget [--cells lstm gru rnn cifg] [--sizes 32x32x100 ...]
-                                   [--backend auto] [--steps 20] [--repeats 7] [--threads 1]
+                                   [--backends auto bptt] [--steps 30] [--repeats 7]
+                                   [--threads 1]
                                    [--quick] [--no-lightning] [--write [--append]] [--json]
 
 For each cell and size (B x H x T, input width = H as the model's encoder gives it) one process
 measures:
 
-- ``gemm_gflops``: the single-thread rate of a square float32 GEMM (``--gemm-size``), the
-  arithmetic rate the bound is taken at;
+- ``gemm_gflops``: the rate of a square float32 GEMM (``--gemm-size``) on ``--threads``
+  threads, the arithmetic rate the bound is taken at;
 - ``bound_ms``: the cell's matmul FLOPs of one forward + backward over the sequence at that rate:
   the forward does ``x W_ih^T`` and ``h W_hh^T`` (2 T B G H (I + H) FLOPs, G gate blocks) and the
   backward does it twice (d x, d W_ih, d h, d W_hh): 6 T B G H (I + H) in all;
@@ -16,11 +17,13 @@ measures:
 - ``bare_ms``: the training step without Lightning: a batch of the adding task drawn, encoder,
   layer, readout, loss, backward, gradient-norm clipping (1.0, as trainer/cpu.yaml), Adam;
 - ``lightning_ms``: per step of a real ``Trainer.fit`` (trainer/cpu.yaml's settings: clipping,
-  log every 10 steps to a CSV logger, no validation, no checkpoints), timed by a callback from
-  the start of step ``--warmup-steps`` to the end of the last step, divided by the steps between;
+  log every 10 steps to a CSV logger, no validation, no checkpoints): the fastest window of 10
+  consecutive steps after ``--warmup-steps`` (each holds one logging step) over 10;
 
-each as ms (median of ``--repeats``) and as a ratio to ``bound_ms``. The ratios are within one
-process; on a shared machine only they count (state ``uptime``'s load with a written table).
+each as ms (the best of ``--repeats``: other processes on a shared machine only add time) and
+as a ratio to ``bound_ms``; the GEMM rate is measured again (best of ``--repeats``) before each
+row. The ratios are within one process; on a shared machine only they count (state
+``uptime``'s load with a written table).
 ``--write`` writes the table to ``results/speed/step-budget-<device>.md``.
 """
 
@@ -29,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -46,6 +48,7 @@ from variants.backends.bptt import native as bptt_native
 CELLS = ("lstm", "gru", "rnn", "cifg")
 SIZES = ("32x32x100", "32x32x400", "32x32x1000", "32x64x100", "32x64x400", "32x64x1000")
 QUICK_SIZES = ("4x8x10",)
+LOG_EVERY = 10  # trainer/cpu.yaml's log_every_n_steps
 COLUMNS = ("cell", "backend", "B", "H", "T", "gemm_gflops", "bound_ms", "layer_ms", "bare_ms",
            "lightning_ms", "layer_x", "bare_x", "lightning_x")
 
@@ -96,8 +99,10 @@ def matmul_flops(blocks: int, batch: int, hidden: int, length: int, inputs: int)
     return 6.0 * length * batch * blocks * hidden * (inputs + hidden)
 
 
-def median_ms(run: Callable[[], None], repeats: int, warmup: int) -> float:
-    """Median wall time of `run` in ms, after `warmup` untimed calls."""
+def best_ms(run: Callable[[], None], repeats: int, warmup: int) -> float:
+    """The shortest wall time of `run` in ms over `repeats` calls, after `warmup` untimed ones
+    (on a shared machine other processes only ever add time: the minimum is the estimate least
+    inflated by them, as `timeit` takes it)."""
     for _ in range(warmup):
         run()
     times = []
@@ -105,7 +110,7 @@ def median_ms(run: Callable[[], None], repeats: int, warmup: int) -> float:
         start = time.perf_counter()
         run()
         times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+    return min(times)
 
 
 def build_model(cell: str, hidden: int, length: int, backend: str):
@@ -162,7 +167,9 @@ def bare_step(cell: str, batch: int, hidden: int, length: int, backend: str):
 
 def lightning_ms(cell: str, batch: int, hidden: int, length: int, backend: str, steps: int,
                  warmup_steps: int) -> float:
-    """ms per step of a real Trainer.fit (trainer/cpu.yaml settings, CSV logger, no validation)."""
+    """ms per step of a real Trainer.fit (trainer/cpu.yaml settings, CSV logger, no validation):
+    the fastest window of `LOG_EVERY` consecutive steps after `warmup_steps` (each window holds
+    one logging step), divided by its steps."""
     import pytorch_lightning as pl
     from pytorch_lightning.loggers import CSVLogger
 
@@ -170,41 +177,41 @@ def lightning_ms(cell: str, batch: int, hidden: int, length: int, backend: str, 
 
     task, model = build_model(cell, hidden, length, backend)
     data = tasks.TaskDataModule(task, batch_size=batch, val_size=batch, test_size=batch, seed=0)
-    marks: dict[str, float] = {}
+    marks: list[float] = []
 
     class Clock(pl.Callback):
         def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
-            if batch_idx == warmup_steps:
-                marks["start"] = time.perf_counter()
+            if batch_idx >= warmup_steps:
+                marks.append(time.perf_counter())
 
         def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
-            marks["end"] = time.perf_counter()
+            if batch_idx == steps - 1:
+                marks.append(time.perf_counter())
 
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         trainer = pl.Trainer(
             accelerator="cpu", devices=1, precision="32-true", max_steps=steps,
-            gradient_clip_val=1.0, gradient_clip_algorithm="norm", log_every_n_steps=10,
+            gradient_clip_val=1.0, gradient_clip_algorithm="norm", log_every_n_steps=LOG_EVERY,
             limit_val_batches=0, num_sanity_val_steps=0, enable_progress_bar=False,
             enable_model_summary=False, enable_checkpointing=False,
             logger=CSVLogger(tmp, name="budget"), callbacks=[Clock()], default_root_dir=tmp)
         trainer.fit(model, datamodule=data)
-    return (marks["end"] - marks["start"]) * 1e3 / (steps - warmup_steps)
+    window = min(LOG_EVERY, len(marks) - 1)
+    return min(b - a for a, b in zip(marks, marks[window:], strict=False)) * 1e3 / window
 
 
-def measure(cell: str, batch: int, hidden: int, length: int, args: argparse.Namespace,
-            gflops: float) -> BudgetRow:
+def measure(cell: str, batch: int, hidden: int, length: int, backend: str,
+            args: argparse.Namespace, gflops: float) -> BudgetRow:
     """One row: bound, layer, bare step and Lightning step of `cell` at one size."""
     blocks = gate_blocks(cell, hidden)
     bound = matmul_flops(blocks, batch, hidden, length, hidden) / (gflops * 1e9) * 1e3
-    run_layer, resolved = layer_step(cell, batch, hidden, length, args.backend)
-    layer = median_ms(run_layer, args.repeats, args.warmup)
-    bare = median_ms(bare_step(cell, batch, hidden, length, args.backend), args.repeats,
-                     args.warmup)
+    run_layer, resolved = layer_step(cell, batch, hidden, length, backend)
+    layer = best_ms(run_layer, args.repeats, args.warmup)
+    bare = best_ms(bare_step(cell, batch, hidden, length, backend), args.repeats, args.warmup)
     light = None
     if not args.no_lightning:
-        light = lightning_ms(cell, batch, hidden, length, args.backend, args.steps,
-                             args.warmup_steps)
+        light = lightning_ms(cell, batch, hidden, length, backend, args.steps, args.warmup_steps)
 
     def ratio(v: float | None) -> float | None:
         return None if v is None else round(v / bound, 2)
@@ -212,7 +219,7 @@ def measure(cell: str, batch: int, hidden: int, length: int, args: argparse.Name
     def ms(v: float | None) -> float | None:  # 4 significant digits
         return None if v is None else float(f"{v:.4g}")
 
-    return BudgetRow(cell, args.backend, batch, hidden, length, round(gflops, 1), ms(bound),
+    return BudgetRow(cell, backend, batch, hidden, length, round(gflops, 1), ms(bound),
                      ms(layer), ms(bare), ms(light), ratio(layer), ratio(bare), ratio(light),
                      resolved)
 
@@ -243,10 +250,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--cells", nargs="+", default=list(CELLS))
     parser.add_argument("--sizes", nargs="+", default=None, metavar="BxHxT",
                         help=f"default: {' '.join(SIZES)}")
-    parser.add_argument("--backend", default="auto", choices=variants.backend_names())
+    parser.add_argument("--backends", nargs="+", default=["auto"],
+                        choices=variants.backend_names(),
+                        help="one row per backend, measured in the same process")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--steps", type=int, default=30, help="Lightning steps per fit")
+    parser.add_argument("--steps", type=int, default=45, help="Lightning steps per fit")
     parser.add_argument("--warmup-steps", type=int, default=5,
                         help="Lightning steps not timed")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
@@ -278,8 +287,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def header(args: argparse.Namespace) -> str:
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"torch {torch.__version__}, {args.threads} thread(s), CPU with {os.cpu_count()} "
-            f"cores, load average {load:.2f}; backend={args.backend}; {bptt_native.describe()}; "
-            f"ms are medians of {args.repeats}; ratios (x) are to bound_ms, within this process")
+            f"cores, load average {load:.2f}; {bptt_native.describe()}; "
+            f"ms are the best of {args.repeats}; ratios (x) are to bound_ms, within this process")
 
 
 def write_markdown(rows: Sequence[BudgetRow], args: argparse.Namespace) -> Path:
@@ -305,14 +314,15 @@ def main(argv: Sequence[str] | None = None) -> list[BudgetRow]:
     torch.set_num_threads(args.threads)
     if not args.json:
         print(header(args), flush=True)
-    gflops = gemm_gflops(args.gemm_size, max(3, args.repeats))
     rows = []
     for batch, hidden, length in args.size_list:
         for cell in args.cells:
-            row = measure(cell, batch, hidden, length, args, gflops)
-            rows.append(row)
-            if args.json:
-                print(json.dumps(asdict(row)), flush=True)
+            for backend in args.backends:
+                gflops = gemm_gflops(args.gemm_size, max(3, args.repeats))
+                row = measure(cell, batch, hidden, length, backend, args, gflops)
+                rows.append(row)
+                if args.json:
+                    print(json.dumps(asdict(row)), flush=True)
     if not args.json:
         print(format_table(rows))
     if args.write:
