@@ -66,11 +66,12 @@ def _may_differ(key: str, old: dict[str, Any], new: dict[str, Any]) -> bool:
 
 
 def first_difference(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, Any, Any] | None:
-    """The first (sorted) key whose value differs between two configs, with both values."""
+    """The first (sorted) key whose value differs between two configs, with both values. A key
+    one config lacks and the other sets to null is no difference: a key added to the config
+    later with a null default (off) leaves the runs recorded before it the same runs."""
     a, b = _flatten(old), _flatten(new)
-    missing = object()
     for key in sorted(set(a) | set(b)):
-        if not _may_differ(key, a, b) and a.get(key, missing) != b.get(key, missing):
+        if not _may_differ(key, a, b) and a.get(key) != b.get(key):
             return key, a.get(key, "<unset>"), b.get(key, "<unset>")
     return None
 

@@ -16,6 +16,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from gatebench.config.validation import ConfigError
 from gatebench.run import exit_codes
 from gatebench.sweep import invocation
 
@@ -59,8 +60,15 @@ class SweepExitStatus(Callback):
     error, was refused or found its folder locked (TERMINATED when one was stopped by SIGTERM)."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        from gatebench.sweep.tracked import refuse_tracked
+
         sweep_dir = OmegaConf.select(config, "hydra.sweep.dir", default=None)
         if sweep_dir:
+            try:
+                refuse_tracked(sweep_dir)
+            except ConfigError as error:  # before Hydra writes anything into the sweep dir
+                sys.stderr.write(f"gatebench: error: {error}\n")
+                sys.exit(exit_codes.CONFIG)
             invocation.begin(sweep_dir)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
