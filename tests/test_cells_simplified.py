@@ -17,7 +17,7 @@ import torch
 
 import variants
 from variants.backends import supports
-from variants.cell import REGISTRY
+from variants.cell import REGISTRY, fast_path
 from variants.recording import recording
 
 STEPS, BATCH, INPUT, HIDDEN = 5, 3, 4, 6
@@ -252,18 +252,22 @@ def test_indrnn_u_is_clipped_after_each_optimizer_step_not_in_the_forward() -> N
 
 
 @pytest.mark.parametrize("name", ["gru1", "gru2", "gru3"])
-def test_gru_ablations_refuse_the_gru_kernels_and_auto_runs_reference(name: str) -> None:
-    layer = variants.build(name, INPUT, HIDDEN)
+def test_gru_ablations_refuse_the_gru_kernels_and_get_their_own(name: str) -> None:
+    """The inherited gru_cho kernels compute the dropped input term: void (triton, torch's op);
+    bptt is the ablation's own kernel, for the paper's activations only."""
+    cell = variants.build(name, INPUT, HIDDEN).cell
     x = torch.zeros(2, 1, INPUT)
-    for engine in ("bptt", "cudnn"):
-        assert supports(engine, layer.cell, x, None) is not None
-    assert layer.planned_backend() == "reference"
-    with pytest.raises(ValueError, match="backend='bptt' has no kernel"):
-        variants.build(name, INPUT, HIDDEN, backend="bptt")(x)
+    assert fast_path(cell, "triton_pointwise")[0] is None
+    assert supports("cudnn", cell, x, None) is not None
+    assert supports("bptt", cell, x, None) is None
+    relu = variants.build(name, INPUT, HIDDEN, activation="relu")
+    assert "paper's activations only" in supports("bptt", relu.cell, x, None)
+    assert relu.planned_backend() == "reference"
 
 
 BPTT = [("indrnn", {}), ("indrnn", {"nonlinearity": "tanh", "num_layers": 2}),
-        ("janet", {"beta": 0.7}), ("mgu", {}), ("urlstm", {"bidirectional": True})]
+        ("janet", {"beta": 0.7}), ("mgu", {}), ("urlstm", {"bidirectional": True}),
+        ("gru1", {}), ("gru2", {"num_layers": 2}), ("gru3", {"bidirectional": True})]
 
 
 @pytest.mark.parametrize(("name", "options"), BPTT)

@@ -22,9 +22,10 @@ like ``weight_hh``, and ``bias_gate`` (2H,), r then z (GRU1, GRU3), initialised 
 ``bias_initializer`` (torch or zeros). Parameters per layer: GRU1 3 H^2 + H D + 4 H, GRU2
 3 H^2 + H D + 2 H, GRU3 H^2 + H D + 4 H (gru_cho: 3 H^2 + 3 H D + 6 H).
 
-Fast paths: none. The `gru_cho` kernels (bptt, triton) compute the gates' input term; this class
-overrides ``step``, which voids the hooks it inherits (`variants.cell.stale_hook`), so every fast
-backend refuses these cells and `auto` runs `reference`; plain `gru` and `gru_cho` keep theirs.
+Fast paths: the `gru_cho` kernels (bptt, triton, and torch's op) compute the gates' input term;
+this class overrides ``step``, which voids the hooks it inherits (`variants.cell.stale_hook`), and
+declares its own `bptt` kernel (`variants.backends.bptt.gru_gates`, tanh/sigmoid only); plain
+`gru` and `gru_cho` keep theirs.
 """
 
 from __future__ import annotations
@@ -87,6 +88,23 @@ class GRUGateAblationCell(GRUChoCell):
         n = self.act(torch.addmm(xp_t, r * h_in, weights.weight_hh_t))
         self.record_gates(r=r, z=z, n=n)
         return (torch.addcmul(n, z, h_prev - n),)
+
+    # ---- fast path: its own bptt kernel (the inherited gru_cho kernels are void) --------------
+    def bptt_kernel(self):
+        if self.activation != "tanh" or self.recurrent_activation != "sigmoid":
+            raise ValueError("bptt runs the paper's activations only (activation='tanh', "
+                             "recurrent_activation='sigmoid')")
+        from variants.backends.bptt.gru_gates import GRUGateKernel
+
+        return GRUGateKernel(self.gate_recurrent, self.gate_bias)
+
+    def bptt_weights(self, weights) -> tuple[Tensor, ...]:
+        tensors = [weights.weight_hh]
+        if self.gate_recurrent:
+            tensors.append(weights.extra["weight_gate_hh"])
+        if self.gate_bias:
+            tensors.append(weights.extra["bias_gate"])
+        return tuple(tensors)
 
 
 class GRU1Cell(GRUGateAblationCell):
