@@ -143,3 +143,21 @@ def test_selection_on_validation_flags_and_extends_grid_edges() -> None:
     assert grid_edges(wider, (("optimizer.lr", 0.01),)) == []
     assert next_point([0.001, 0.003, 0.01], upward=False) == 0.0003
     assert next_point([1000, 3000], upward=True) == 9000
+
+
+def test_cells_with_overrides_run_apart_and_length_tokens_fill_per_length() -> None:
+    raw = _with(cells=[
+        {"label": "lstm_h8", "variant": "lstm", "overrides": ["variant.hidden_size=8"]},
+        {"label": "lstm_h16", "variant": "lstm", "overrides": ["variant.hidden_size=16"]},
+        {"variant": "lstm_chrono", "overrides": ["variant.chrono_t_max={T*1.5}"]},
+    ], primary=[{"cell": "lstm_h8", "against": "lstm_h16", "task": "adding", "length": 10,
+                 "endpoint": "metric"}])  # fmt: skip
+    spec = parse_spec(raw)
+    resolved = {(c.name, "adding"): Resolved(c.name, "adding", True) for c in spec.cells}
+    runs = multiruns(spec, tuning_jobs(spec, spec.grid), resolved)
+    widths = sorted(a for r in runs for a in r.command if a.startswith("variant.hidden_size"))
+    assert widths == ["variant.hidden_size=16", "variant.hidden_size=8"]  # never merged
+    chrono = sorted((a for r in runs for a in r.command if "chrono_t_max" in a),
+                    key=len)  # fmt: skip
+    assert sorted(chrono) == ["variant.chrono_t_max=15", "variant.chrono_t_max=30"]  # T = 10, 20
+    assert sum(len(r.jobs) for r in runs) == 3 * 2 * 3 * 2

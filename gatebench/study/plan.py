@@ -11,6 +11,7 @@ one too (`variant=rnn,gru`), so a stage is few processes, and any Hydra launcher
 from __future__ import annotations
 
 import itertools
+import re
 import sys
 from dataclasses import dataclass
 from functools import lru_cache
@@ -78,8 +79,25 @@ def _compose(overrides: tuple[str, ...]) -> Any:
         return compose("train", overrides=list(overrides))
 
 
-def base_overrides(spec: Spec, cell: Cell, task: str, resolved: Resolved | None) -> list[str]:
-    """Every override a job of (cell, task) gets but its length, grid values and seed."""
+LENGTH_TOKEN = re.compile(r"\{T(?:\*([0-9]*\.?[0-9]+))?\}")
+
+
+def per_length(cell: Cell) -> bool:
+    """Whether the cell's overrides name the length (`{T}`, `{T*1.5}`): one multirun per length."""
+    return any(LENGTH_TOKEN.search(o) for o in cell.overrides)
+
+
+def at_length(override: str, length: int) -> str:
+    """`variant.chrono_t_max={T*1.5}` at T = 100 -> `variant.chrono_t_max=150` (rounded)."""
+    return LENGTH_TOKEN.sub(
+        lambda m: str(int(round(length * float(m.group(1) or 1.0)))), override
+    )
+
+
+def base_overrides(spec: Spec, cell: Cell, task: str, resolved: Resolved | None,
+                   length: int | None = None) -> list[str]:  # fmt: skip
+    """Every override a job of (cell, task) gets but its length, grid values and seed (`length`
+    fills the cell's `{T}` tokens)."""
     out = [f"experiment={spec.experiment}"] if spec.experiment else []
     out += [f"variant={cell.variant}", f"task={task}", f"trainer.max_steps={spec.max_steps}"]
     if spec.plateau is None:
@@ -89,7 +107,8 @@ def base_overrides(spec: Spec, cell: Cell, task: str, resolved: Resolved | None)
                 f"plateau.min_delta={spec.plateau['min_delta']}"]  # fmt: skip
     if spec.solved == "hs1997" and resolved is not None and resolved.regression:
         out += ["task.solved_tol_acc=1.0", "task.solved_norm_mse=null"]
-    return [*out, *spec.overrides, *cell.overrides]
+    own = [at_length(o, length if length is not None else 1) for o in cell.overrides]
+    return [*out, *spec.overrides, *own]
 
 
 def resolve(spec: Spec) -> dict[tuple[str, str], Resolved]:
@@ -102,7 +121,9 @@ def resolve(spec: Spec) -> dict[tuple[str, str], Resolved]:
     out: dict[tuple[str, str], Resolved] = {}
     for cell in spec.cells:
         for task in cell.tasks:
-            overrides = [*base_overrides(spec, cell, task, None), *first, "run_dir=/tmp/study"]
+            length = cell.tasks[task][0]
+            overrides = [*base_overrides(spec, cell, task, None, length), *first,
+                         f"task.length={length}", "run_dir=/tmp/study"]
             try:
                 cfg = _compose(tuple(overrides))
                 label = str(cfg.variant_label)
@@ -178,7 +199,8 @@ def multiruns(spec: Spec, jobs: list[Job], resolved: dict[tuple[str, str], Resol
     overrides (`variant=a,b`) when everything else is equal."""
     groups: dict[tuple, dict[str, Any]] = {}
     for job in jobs:
-        key = (job.cell, job.task, job.setting)
+        split = job.length if per_length(spec.cell(job.cell)) else None
+        key = (job.cell, job.task, job.setting, split)
         group = groups.setdefault(key, {"lengths": [], "seeds": []})
         if job.length not in group["lengths"]:
             group["lengths"].append(job.length)
@@ -186,7 +208,7 @@ def multiruns(spec: Spec, jobs: list[Job], resolved: dict[tuple[str, str], Resol
             group["seeds"].append(job.seed)
     # merge the settings of one (cell, task) with equal lengths and seeds into a grid product
     products: dict[tuple, list[tuple]] = {}
-    for (cell, task, setting), group in groups.items():
+    for (cell, task, setting, _), group in groups.items():
         shape = (cell, task, tuple(group["lengths"]), tuple(group["seeds"]))
         products.setdefault(shape, []).append(setting)
     merged: dict[tuple, list[str]] = {}
@@ -201,14 +223,14 @@ def multiruns(spec: Spec, jobs: list[Job], resolved: dict[tuple[str, str], Resol
         for block in blocks:
             frozen = tuple((k, tuple(v)) for k, v in block.items())
             shareable = not spec.cell(cell).overrides
-            key = (task, lengths, seeds, frozen, spec.cell(cell).variant if not shareable else "")
+            key = (task, lengths, seeds, frozen, "" if shareable else cell)
             merged.setdefault(key, []).append(cell)
     runs = []
     for (task, lengths, seeds, frozen, _), cells in merged.items():
         cell = spec.cell(cells[0])
         command = [
             sys.executable, "-m", "gatebench.train", "-m",
-            *base_overrides(spec, cell, task, resolved[(cell.name, task)]),
+            *base_overrides(spec, cell, task, resolved[(cell.name, task)], lengths[0]),
             f"task.length={_joined(list(lengths))}",
             *(f"{k}={_joined(list(v))}" for k, v in frozen),
             f"seed={_joined(list(seeds))}",
