@@ -1,13 +1,15 @@
-"""Break each formula once, by hand, and check that the tests aimed at it fail (issue 17).
+"""Break each formula once, by hand, and check that the tests aimed at it fail (issues 17, 25).
 
     python scripts/break_each.py            # every bug below
     python scripts/break_each.py chrono     # the bugs whose name contains "chrono"
 
-Each bug is one realistic one-line mistake (the ones a first review found surviving the suite,
-and the length-generalisation norm_loss bug). For each, the sources are copied to a scratch
-folder `.mutate/break/`, the line is replaced there, and only the listed test files run; the
-bug is `caught` when they fail. Prints one line per bug and exits 1 if any bug survives.
-Not part of `make test` (about 1.5 minutes on 2 cores).
+Each bug is one realistic one-line mistake: the ones a first review found surviving the suite
+and the length-generalisation norm_loss bug (issue 17); the two readout bugs and the mutations a
+second review found surviving (issue 25). For each, the sources are copied to a scratch folder
+`.mutate/break/`, the line is replaced there, and only the listed test files run; the bug is
+`caught` when they fail. Prints one line per bug and exits 1 if any bug survives. Not part of
+`make test` (27 bugs: 17 minutes on 2 cores shared with a load of ~11; 1.5 minutes for the
+first 12 on an idle machine).
 """
 
 from __future__ import annotations
@@ -89,6 +91,63 @@ BUGS = (
         "gatebench/training/model.py",
         'return output.flip(1) if rule == "every_time_order" else output', "return output",
         ("tests/test_model_readout.py",)),
+    Bug("recurrent dropout mask keeps a unit with probability p, not 1 - p", "variants/layer.py",
+        "mask.bernoulli_(1.0 - p, generator=self.generator)",
+        "mask.bernoulli_(p, generator=self.generator)",
+        ("tests/test_layer_dropout_exact.py", "tests/test_variants_dropout_direction.py")),
+    Bug("inter-layer dropout also applied after the last layer", "variants/layer.py",
+        "if layer < self.num_layers - 1:", "if layer < self.num_layers:",
+        ("tests/test_layer_dropout_exact.py", "tests/test_variants_dropout_direction.py")),
+    Bug("one recurrent-dropout mask per layer, shared by both directions", "variants/layer.py",
+        "mask = None if masks is None else masks[row]",
+        "mask = None if masks is None else masks[layer]",
+        ("tests/test_layer_dropout_exact.py", "tests/test_variants_dropout_direction.py")),
+    Bug("diagnostics: gradient ratio at the last marked input, not the first",
+        "gatebench/diagnostics/snapshot.py",
+        "measures.gradient_ratio(norms, inputs[:, 0], readout)",
+        "measures.gradient_ratio(norms, inputs[:, -1], readout)",
+        ("tests/test_diagnostics_exact.py", "tests/test_diagnostics_gates.py")),
+    Bug("diagnostics: retention NaN at the readout step (instead of 1)",
+        "gatebench/diagnostics/measures.py",
+        "steps[None, :] > readout.to(logs.device)[:, None]",
+        "steps[None, :] >= readout.to(logs.device)[:, None]",
+        ("tests/test_diagnostics_exact.py", "tests/test_diagnostics_gates.py")),
+    Bug("diagnostics: best kept unit's window starts at first, not first + 1",
+        "gatebench/diagnostics/measures.py", "k[first + 1 : readout + 1]",
+        "k[first : readout + 1]",
+        ("tests/test_diagnostics_exact.py", "tests/test_diagnostics_gates.py")),
+    Bug("diagnostics: best kept unit's window ends before the readout",
+        "gatebench/diagnostics/measures.py", "k[first + 1 : readout + 1]",
+        "k[first + 1 : readout]",
+        ("tests/test_diagnostics_exact.py", "tests/test_diagnostics_gates.py")),
+    Bug("sensitivity compares test values when only some runs have one",
+        "gatebench/report/sensitivity.py",
+        "np.isfinite(test.to_numpy(dtype=float)).all()",
+        "np.isfinite(test.to_numpy(dtype=float)).any()",
+        ("tests/test_report_fair_edges.py", "tests/test_report_fair.py")),
+    Bug("length table's median computed as a mean", "gatebench/report/generalisation.py",
+        "return float(np.median(data)), float(data.min())",
+        "return float(np.mean(data)), float(data.min())",
+        ("tests/test_report_fair_edges.py", "tests/test_report_fair.py")),
+    Bug("length table built when only one length was tested",
+        "gatebench/report/generalisation.py",
+        'if group["test_length"].nunique() < 2:', 'if group["test_length"].nunique() < 1:',
+        ("tests/test_report_fair_edges.py", "tests/test_report_fair.py")),
+    Bug("fANOVA rows for a variant that varies only one key", "gatebench/report/importance.py",
+        "if len(varying) < 2 or len(usable) < 2:", "if len(varying) < 1 or len(usable) < 2:",
+        ("tests/test_report_fair_edges.py", "tests/test_report_fair.py")),
+    Bug("param budget: a tie goes to the larger hidden size", "gatebench/config/param_budget.py",
+        "key=lambda h: (abs(poly(h) - budget), h))", "key=lambda h: (abs(poly(h) - budget), -h))",
+        ("tests/test_param_budget_ties.py", "tests/test_param_budget.py")),
+    Bug("bptt C step: hard-sigmoid derivative 0.2 where it saturates",
+        "variants/backends/bptt/csrc/bptt_steps.c",
+        "out[j] = (y[j] > 0 && y[j] < 1) ? (REAL)0.2 : 0;",
+        "out[j] = (y[j] >= 0 && y[j] <= 1) ? (REAL)0.2 : 0;",
+        ("tests/test_bptt_hard_sigmoid_saturation.py", "tests/test_backend_bptt.py")),
+    Bug("bptt torch ops: hard-sigmoid derivative 0.2 where it saturates",
+        "variants/backends/bptt/activations.py", "inside = (y > 0) & (y < 1)",
+        "inside = (y >= 0) & (y <= 1)",
+        ("tests/test_bptt_hard_sigmoid_saturation.py", "tests/test_backend_bptt.py")),
 )  # fmt: skip
 
 

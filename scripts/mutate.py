@@ -72,6 +72,29 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
         # real Trainer: short in-process training runs
         "tests/test_train_runs.py", "tests/test_length_generalisation.py",
         "tests/test_run_resume.py", "tests/test_learning.py", "tests/test_model_hooks.py",
+        "tests/test_model_readout.py",
+    ]),
+    "layer": (["variants/layer.py"], [
+        "tests/test_variants_torch_equivalence.py", "tests/test_variants_dropout_direction.py",
+        "tests/test_layer_dropout_exact.py", "tests/test_variants_init.py",
+        "tests/test_variants_chrono_exact.py", "tests/test_variants_resolved_backend.py",
+        "tests/test_variants_user_cell.py", "tests/test_model_readout.py",
+    ]),
+    "diagnostics": (["gatebench/diagnostics/*"], [
+        "tests/test_diagnostics_gates.py", "tests/test_diagnostics_exact.py",
+        "tests/test_diagnostics_runs.py",  # the callback and the npz store, in training runs
+    ]),
+    "sensitivity": (["gatebench/report/sensitivity.py"], [
+        "tests/test_report_fair.py", "tests/test_report_fair_edges.py",
+    ]),
+    "generalisation": (["gatebench/report/generalisation.py"], [
+        "tests/test_report_fair.py", "tests/test_report_fair_edges.py",
+    ]),
+    "importance": (["gatebench/report/importance.py"], [
+        "tests/test_report_fair.py", "tests/test_report_fair_edges.py",
+    ]),
+    "param_budget": (["gatebench/config/param_budget.py"], [
+        "tests/test_param_budget.py", "tests/test_param_budget_ties.py",
     ]),
 }
 # Left out of the lists above: tests that run subprocesses (the CLI; mutmut's trampolines do not
