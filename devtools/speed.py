@@ -3,7 +3,7 @@
     python -m devtools.speed [--json] [--variants lstm gru ...] [--backends auto bptt ...]
                               [--sizes 128x128x200 32x64x1000] [--device cpu|cuda]
                               [--dtype float32|bfloat16] [--repeats 5] [--threads 1]
-                              [--write [--append] [--out PATH]]
+                              [--write [--append] [--out PATH]] [--against torch|BACKEND]
 
 Each row times one training step (forward, ``output.sum().backward()``) of a `variants` layer
 and of torch's own module of the same family (nn.RNN for rnn, nn.LSTM for the LSTM family, nn.GRU
@@ -138,12 +138,18 @@ def median_pair(first: Callable[[], float], second: Callable[[], float], repeats
 
 def measure(variant: str, backend: str, batch: int, hidden: int, length: int, input_size: int,
             repeats: int, warmup: int, threads: int, device: str = "cpu",
-            dtype: torch.dtype = torch.float32) -> Row:
-    """Benchmark one variant on one backend against torch's module of its family."""
+            dtype: torch.dtype = torch.float32, against: str = "torch") -> Row:
+    """Benchmark one variant on one backend against torch's module of its family (``against``
+    "torch"), or against the same layer on backend `against` (e.g. scan against reference)."""
     generator = torch.Generator().manual_seed(0)
     layer = variants.build(variant, input_size, hidden, backend=backend, generator=generator)
-    torch_cls = reference_module(variant)
-    reference = torch_cls(input_size, hidden)
+    if against == "torch":
+        torch_cls = reference_module(variant)
+        reference, label = torch_cls(input_size, hidden), f"nn.{torch_cls.__name__}"
+    else:
+        reference = variants.build(variant, input_size, hidden, backend=against)
+        reference.load_state_dict(layer.state_dict())
+        label = f"{variant}/{against}"
     layer.to(device, dtype)
     reference.to(device, dtype)
     x = torch.randn(length, batch, input_size, generator=generator).to(device, dtype)
@@ -151,7 +157,7 @@ def measure(variant: str, backend: str, batch: int, hidden: int, length: int, in
     timing = median_pair(lambda: time_step(layer, x), lambda: time_step(reference, x),
                          repeats, warmup)
     return Row(variant, backend, device, batch, hidden, length, round(timing.first, 2),
-               f"nn.{torch_cls.__name__}", round(timing.second, 2), round(timing.ratio, 3),
+               label, round(timing.second, 2), round(timing.ratio, 3),
                threads, round(timing.ratio_q1, 3), round(timing.ratio_q3, 3),
                str(dtype).removeprefix("torch."), peak_memory_mb(layer, x),
                peak_memory_mb(reference, x))
@@ -193,6 +199,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", default=None, metavar="PATH",
                         help="with --write: this file instead of results/speed/<device>.md")
     parser.add_argument("--json", action="store_true", help="one JSON record per row")
+    parser.add_argument("--against", default="torch",
+                        choices=["torch", *variants.backend_names()],
+                        help="the paired baseline: torch's module of the family (default), or "
+                             "the same layer on this backend")
     args = parser.parse_args(argv)
     unknown = sorted(set(args.variants or []) - set(variants.names()))
     if unknown:
@@ -257,7 +267,8 @@ def main(argv: Sequence[str] | None = None) -> list[Row]:
             for backend in args.backends:
                 try:
                     row = measure(variant, backend, batch, hidden, length, size_input,
-                                  args.repeats, args.warmup, args.threads, args.device, dtype)
+                                  args.repeats, args.warmup, args.threads, args.device, dtype,
+                                  args.against)
                 except ValueError as error:  # a backend that cannot serve this variant
                     skipped.append(f"{variant}/{backend} at {batch}x{hidden}x{length}: {error}")
                     continue
