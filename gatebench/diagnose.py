@@ -1,7 +1,8 @@
 """`python -m gatebench.diagnose RUN_DIR...`: diagnostics of finished runs, without retraining.
 
-For each run directory: rebuild the model from the run's config and seed (its initial weights,
-exactly as `gatebench.train` built them), measure it ("init"), load the final weights from
+For each run directory: load the cells and tasks the run imported (entry points and its
+`imports`), rebuild the model from the run's config and seed (its initial weights, exactly as
+`gatebench.train` built them), measure it ("init"), load the final weights from
 `checkpoints/last.ckpt`, measure again ("end"), write `diagnostics.npz` beside `results.json`
 and the summaries into `results.json` under `diagnostics` (every other key unchanged).
 """
@@ -55,6 +56,7 @@ def diagnose_run(run_dir: str | Path, batch_size: int = 64) -> dict[str, Any]:
     from omegaconf import OmegaConf
 
     from gatebench.config.build import build_task_and_model
+    from gatebench.config.plugins import load_plugins
     from gatebench.diagnostics.snapshot import fixed_batch, marked_positions, snapshot
     from gatebench.diagnostics.store import (
         DIAGNOSTICS_FILE,
@@ -68,6 +70,7 @@ def diagnose_run(run_dir: str | Path, batch_size: int = 64) -> dict[str, Any]:
         raise DiagnoseError(f"{run_dir}: not a directory")
     record = _load_record(run_dir)
     state_dict, ckpt_step = _load_weights(run_dir)
+    load_plugins(record["config"].get("imports"))  # its user cells and tasks, as training did
     cfg = OmegaConf.create(record["config"])
     task, model = build_task_and_model(cfg)  # seeds exactly as training did: the initial weights
     batch = fixed_batch(task, batch_size)
@@ -91,7 +94,8 @@ def diagnose_run(run_dir: str | Path, batch_size: int = 64) -> dict[str, Any]:
     }
     if record.get("steps") is not None and ckpt_step != record["steps"]:
         summary["note"] = (f"the checkpoint is from step {ckpt_step}, the run ended at step "
-                           f"{record['steps']} (last.ckpt is written at validations)")
+                           f"{record['steps']} (a run from before last.ckpt was written at the "
+                           "end of training)")
         print(f"gatebench.diagnose: warning: {run_dir}: {summary['note']}", file=sys.stderr)
     record["diagnostics"] = summary
     write_json_atomic(run_dir / RESULTS_FILE, record)
@@ -118,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
             summary = diagnose_run(run_dir, args.batch_size)
         except DiagnoseError as error:
             print(f"gatebench.diagnose: error: {error}", file=sys.stderr)
+            failed += 1
+            continue
+        except Exception as error:  # noqa: BLE001 - one line per run, then the next run
+            reason = (str(error).strip().splitlines() or [""])[0]
+            print(f"gatebench.diagnose: error: {run_dir}: {type(error).__name__}: {reason}",
+                  file=sys.stderr)
             failed += 1
             continue
         end = summary["snapshots"][-1]
