@@ -20,8 +20,6 @@ Parameters per layer: 4 (H D + H^2 + 2 H) + H. Backend `bptt`: `variants.backend
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 from torch import Tensor
 
@@ -43,18 +41,13 @@ class URLSTMCell(Cell):
     candidates = ("u",)  # tanh(u~)
     keep_gate = "g"  # the effective gate multiplies c_prev
 
-    def __init__(self, hidden_size: int, **options: Any) -> None:
-        super().__init__(hidden_size, **options)
-        if hidden_size < 2:
-            raise ValueError(f"hidden_size={hidden_size} is not valid for variant 'urlstm'; "
-                             "accepted: an integer >= 2 (UGI draws u from U[1/H, 1 - 1/H])")
-
     def extra_parameters(self) -> dict[str, tuple[int, ...]]:
         return {"bias_forget": (self.hidden_size,)}
 
     def init_extra(self, name: str, tensor: Tensor, generator: torch.Generator | None) -> None:
-        """UGI (Sec. 3.1): b_f = -log(1/u - 1) = logit(u), u ~ U[1/H, 1 - 1/H] per unit."""
-        low = 1.0 / self.hidden_size
+        """UGI (Sec. 3.1): b_f = -log(1/u - 1) = logit(u), u ~ U[1/H, 1 - 1/H] per unit; at
+        H = 1 that interval is empty and u = 1/2, its midpoint (b_f = 0)."""
+        low = min(1.0 / self.hidden_size, 0.5)
         u = torch.empty(tensor.shape, dtype=tensor.dtype,
                         device=tensor.device if generator is None else generator.device)
         u.uniform_(low, 1.0 - low, generator=generator)
