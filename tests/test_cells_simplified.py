@@ -209,7 +209,7 @@ def test_urlstm_uniform_gate_initialisation() -> None:
     torch.testing.assert_close(u, want, atol=1e-12, rtol=0)
     assert float(u.min()) >= 1 / hidden and float(u.max()) <= 1 - 1 / hidden
     one = variants.build("urlstm", 2, 1)  # U[1, 0] is empty: u = 1/2 (param budgets build H=1)
-    assert float(one.bias_forget_l0) == 0.0
+    assert float(one.bias_forget_l0.detach()) == 0.0
 
 
 def test_indrnn_u_init_follows_the_authors_rule() -> None:
