@@ -1,0 +1,120 @@
+"""gatebench.report.scaling against synthetic records whose law is known.
+
+Steps to solve are drawn from a Weibull with scale c T^b and shape rho (numpy, fixed seed),
+censored at a step budget as a study censors them; the fit must recover b inside its interval,
+and the censored runs must be used as censored (dropping them, or counting them as solved at
+the budget, biases the exponent out of that interval).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gatebench.report import scaling
+
+B, RHO, C = 1.5, 2.0, 0.5  # median steps = C T^B (ln 2)^(1/RHO)
+LENGTHS = (50, 100, 200, 400)
+BUDGET = 3000
+
+
+def records(exponent: float = B, seeds: int = 40, budget: int = BUDGET, seed: int = 0,
+            variant: str = "lstm_fb1") -> pd.DataFrame:  # fmt: skip
+    """A runs frame as `gatebench.report.records.load_runs` makes it: solved runs at their step
+    to solve, unsolved ones `finished` at the budget."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for length in LENGTHS:
+        scale = C * length**exponent
+        times = scale * rng.weibull(RHO, size=seeds)
+        for s, t in enumerate(times):
+            solved = t <= budget
+            rows.append({
+                "variant": variant, "task": "adding", "hidden_size": 32, "length": length,
+                "seed": s, "status": "solved" if solved else "finished",
+                "steps_to_solve": float(math.ceil(t)) if solved else math.nan,
+                "steps": int(math.ceil(t)) if solved else budget,
+                "config.trainer.max_steps": budget,
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_the_fit_recovers_the_exponent_and_the_median_with_censoring() -> None:
+    runs = records()
+    frame = scaling.censored_frame(runs)
+    censored = int((frame["event"] == 0).sum())
+    assert censored > 20  # T = 400: median 0.5 * 8000 * 0.83 = 3330 > budget: most censored
+    (law,) = scaling.fit_laws(frame)
+    assert law.low < B < law.high
+    assert law.high - law.low < 0.4
+    assert abs(law.shape - RHO) < 0.6
+    assert law.solved == len(frame) - censored and law.runs == len(frame) == 160
+    # the law's median at T = 100 against the known one
+    truth = C * 100**B * math.log(2) ** (1 / RHO)
+    assert abs(law.median_at(100) / truth - 1) < 0.2
+
+
+def test_censored_runs_count_as_censored() -> None:
+    runs = records()
+    frame = scaling.censored_frame(runs)
+    (law,) = scaling.fit_laws(frame)
+    # dropping the unsolved runs (solved runs only) flattens the law below the interval
+    dropped = scaling.fit_law(frame[frame["event"] == 1], "x", "adding", 32)
+    assert dropped.exponent < law.low
+    # treating them as solved at the budget also flattens it
+    as_solved = scaling.fit_law(frame.assign(event=1), "x", "adding", 32)
+    assert as_solved.exponent < law.low
+
+
+def test_rows_follow_the_survival_rule_and_the_seed_filter() -> None:
+    runs = pd.DataFrame([
+        {"variant": "gru", "task": "copy", "hidden_size": 32, "length": 50, "seed": 10,
+         "status": "solved", "steps_to_solve": 750.0, "steps": 750,
+         "config.trainer.max_steps": 4000},
+        {"variant": "gru", "task": "copy", "hidden_size": 32, "length": 50, "seed": 11,
+         "status": "diverged", "steps_to_solve": math.nan, "steps": 300,
+         "config.trainer.max_steps": 4000},
+        {"variant": "gru", "task": "copy", "hidden_size": 32, "length": 50, "seed": 12,
+         "status": "failed", "steps_to_solve": math.nan, "steps": 10,
+         "config.trainer.max_steps": 4000},
+        {"variant": "gru", "task": "copy", "hidden_size": 32, "length": 50, "seed": 0,
+         "status": "solved", "steps_to_solve": 250.0, "steps": 250,
+         "config.trainer.max_steps": 4000},
+    ])  # fmt: skip
+    frame = scaling.censored_frame(runs, seeds=range(10, 20))
+    assert frame[["seed", "duration", "event"]].values.tolist() == [[10, 750.0, 1],
+                                                                    [11, 4000.0, 0]]
+
+
+def test_km_medians_and_what_cannot_be_fitted() -> None:
+    frame = scaling.censored_frame(records(seeds=30))
+    table = scaling.km_table(frame)
+    at100 = table[table["length"] == 100].iloc[0]
+    truth = C * 100**B * math.log(2) ** (1 / RHO)
+    assert at100["low"] <= truth <= at100["high"]
+    at400 = table[table["length"] == 400].iloc[0]
+    assert at400["solved"] < 15 and at400["median"] == math.inf  # median beyond the budget
+    one_lag = scaling.fit_law(frame[frame["length"] == 50], "x", "adding", 32)
+    assert math.isnan(one_lag.exponent) and "2 lags" in one_lag.note
+
+
+@pytest.mark.parametrize("exponent", [0.5, 2.0])
+def test_other_exponents(exponent: float) -> None:
+    runs = records(exponent=exponent, seeds=30, budget=int(C * 400**exponent * 1.5), seed=3)
+    (law,) = scaling.fit_laws(scaling.censored_frame(runs))
+    assert law.low < exponent < law.high
+
+
+def test_the_plot_and_tables_write(tmp_path) -> None:
+    frame = scaling.censored_frame(pd.concat([records(seeds=12), records(seeds=12, seed=1,
+                                                                         variant="gru")]))
+    laws = scaling.fit_laws(frame)
+    table = scaling.km_table(frame)
+    files = scaling.plot_scaling(frame, laws, table, tmp_path / "scaling.png")
+    assert all(f.stat().st_size > 1000 for f in files)
+    text = scaling.laws_markdown(laws)
+    assert "| gru | adding | 32 |" in text and "| lstm_fb1 | adding | 32 |" in text
+    assert "not reached" in scaling.km_markdown(table)
