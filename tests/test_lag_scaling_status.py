@@ -1,0 +1,85 @@
+"""Every number results/lag_scaling/README.md and results/ledger.md state, recomputed from the
+records and the spec with rules written here (not the study tool's).
+
+While the study runs, the only numbers are its status: n of N runs final as of a stamp. N is
+recounted from conf/study/lag_scaling.yaml by arithmetic on the YAML (rows x (grid points x
+tuning seeds + evaluation seeds)); n is the number of records in results/lag_scaling whose status
+is final (solved, diverged, or finished at the step budget) and whose `ended_at` is not after the
+stamp, so records that land after a commit do not falsify it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+STUDY = ROOT / "results" / "lag_scaling"
+SPEC = ROOT / "conf" / "study" / "lag_scaling.yaml"
+STATUS = re.compile(r"Status at ([0-9-]+ [0-9:]+) UTC: (\d+) of (\d+) runs final \(tuning (\d+) "
+                    r"of (\d+), evaluation (\d+) of (\d+)\)")  # fmt: skip
+PENDING = re.compile(r"pending: results/lag_scaling, (\d+) of (\d+) runs")
+
+
+def planned() -> tuple[int, int]:
+    spec = yaml.safe_load(SPEC.read_text())
+    rows = 0
+    for cell in spec["cells"]:
+        tasks = cell.get("tasks") if isinstance(cell, dict) else None
+        rows += sum(len(v) for v in (tasks or spec["tasks"]).values())
+    points = 1
+    for values in spec["grid"].values():
+        points *= len(values)
+    return rows * points * len(spec["tuning_seeds"]), rows * len(spec["evaluation_seeds"])
+
+
+def final_by(stamp: dt.datetime) -> tuple[int, int]:
+    spec = yaml.safe_load(SPEC.read_text())
+    tuning = evaluation = 0
+    for path in STUDY.glob("*/results.json"):
+        record = json.loads(path.read_text())
+        status = record.get("status")
+        final = status in ("solved", "diverged") or (
+            status == "finished" and record.get("steps", 0) >= spec["max_steps"])
+        if not final or dt.datetime.fromisoformat(record["ended_at"]) > stamp:
+            continue
+        if record["seed"] in spec["tuning_seeds"]:
+            tuning += 1
+        else:
+            assert record["seed"] in spec["evaluation_seeds"], path
+            evaluation += 1
+    return tuning, evaluation
+
+
+def test_the_seeds_are_disjoint_and_the_grid_has_five_log_spaced_points() -> None:
+    spec = yaml.safe_load(SPEC.read_text())
+    assert not set(spec["tuning_seeds"]) & set(spec["evaluation_seeds"])
+    assert len(spec["evaluation_seeds"]) >= 10
+    lrs = [float(v) for v in spec["grid"]["optimizer.lr"]]
+    ratios = [b / a for a, b in zip(lrs, lrs[1:], strict=False)]
+    # the 1-3-10 series: half-decade steps (sqrt(10) = 3.16) to within 6%
+    assert len(lrs) >= 5 and all(abs(r / 10**0.5 - 1) < 0.06 for r in ratios)
+    assert spec["plateau"] is None
+
+
+def test_the_readme_status_is_the_records() -> None:
+    text = (STUDY / "README.md").read_text()
+    found = STATUS.findall(text)
+    assert len(found) == 1, "one status line"
+    stamp, done, total, tuning, tuning_total, evaluation, evaluation_total = found[0]
+    when = dt.datetime.fromisoformat(stamp).replace(tzinfo=dt.UTC)
+    assert (int(tuning_total), int(evaluation_total)) == planned()
+    assert int(total) == sum(planned())
+    assert (int(tuning), int(evaluation)) == final_by(when)
+    assert int(done) == int(tuning) + int(evaluation)
+
+
+def test_the_ledger_pending_counts_are_the_readme_status() -> None:
+    readme = STATUS.findall((STUDY / "README.md").read_text())[0]
+    pending = PENDING.findall((ROOT / "results" / "ledger.md").read_text())
+    assert pending, "the ledger's rows that wait for the study say how far it is"
+    assert set(pending) == {(readme[1], readme[2])}
