@@ -2,9 +2,11 @@
 
 Each step is checked against the paper's equations transcribed here with explicit per-gate weight
 blocks (not the cells' code), from a non-zero initial state, in float64; then parameter counts,
-initialisations (chrono, UGI, IndRNN's u), the |u| clip after an optimizer step, the engines
-each cell gets (no fast kernel runs their math), and the recorded gates the diagnostics read.
-Gradients: tests/test_variants_gradcheck.py gradchecks every registered variant on `reference`.
+initialisations (chrono, UGI, IndRNN's u), the |u| clip after an optimizer step, their `bptt`
+kernels against the reference engine (outputs and every gradient, from h0 != 0, to 1e-10), the
+GRU kernels refused for GRU1-3, the recorded keep gates, and the docs' step() example.
+Gradients: tests/test_variants_gradcheck.py gradchecks every registered variant on `reference`;
+here with options (extra parameters, 2 layers, go_backwards).
 """
 
 from __future__ import annotations
