@@ -83,3 +83,56 @@ def test_the_ledger_pending_counts_are_the_readme_status() -> None:
     pending = PENDING.findall((ROOT / "results" / "ledger.md").read_text())
     assert pending, "the ledger's rows that wait for the study say how far it is"
     assert set(pending) == {(readme[1], readme[2])}
+
+
+def test_the_pilot_table_is_the_pilot_log() -> None:
+    """Each row of the README's pilot table against `pilot/rates.txt` (rate and load)."""
+    measured: dict[tuple[str, str, int, int], list[tuple[float, float]]] = {}
+    for line in (STUDY / "pilot" / "rates.txt").read_text().splitlines():
+        found = re.match(r"(\S+) (\S+) (\S+) T=(\d+) H=(\d+) : ([0-9.]+) steps/s .* load=([0-9.]+)",
+                         line)  # fmt: skip
+        assert found, line
+        _, variant, task, length, hidden, rate, load = found.groups()
+        measured.setdefault((variant, task, int(length), int(hidden)), []).append(
+            (float(rate), float(load)))
+    text = (STUDY / "README.md").read_text()
+    row = r"^\| (\w+)[^|]*?(\(copy\))? \| (\d+) \| (\d+) \| ([0-9., ]+) \| ([0-9., ]+) \|$"
+    rows = re.findall(row, text, flags=re.M)
+    assert len(rows) == len(measured)
+    for variant, copy, length, hidden, rates, loads in rows:
+        key = (variant, "copy" if copy else "adding", int(length), int(hidden))
+        got = [(float(r), float(v)) for r, v in zip(rates.split(","), loads.split(","),
+                                                     strict=True)]  # fmt: skip
+        want = [(round(r, 1), round(v, 1)) for r, v in measured[key]]
+        assert got == want, key
+
+
+def test_the_load_correction_and_the_projection() -> None:
+    text = (STUDY / "README.md").read_text()
+    rates = []
+    for log in sorted((ROOT / "results" / "reference_study").glob("lstm-adding-T100-s*/train.log")):
+        last = re.findall(r"([0-9.]+) steps/s", log.read_text())[-1]
+        rates.append(float(last))
+    assert len(rates) == 9
+    median = sorted(rates)[len(rates) // 2]
+    assert f"median of {median:.1f} steps/s" in text
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("projection", STUDY / "pilot" / "projection.py")
+    projection = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(projection)
+    assert projection.CORRECTION == median / 16.1
+    assert projection.runs() == sum(planned())
+    flat = " ".join(text.split())
+    loaded = projection.hours()
+    assert (f"{projection.runs()} runs, {loaded:.1f} h of summed run time at the pilot's load, "
+            f"{loaded / projection.CORRECTION:.1f} h corrected") in flat
+    full = projection.hours(projection.CUTS["full"])
+    assert (f"{projection.runs(projection.CUTS['full'])} runs, {full:.1f} h at the pilot's load or "
+            f"{full / projection.CORRECTION:.1f} h corrected") in flat
+    for name, words in [("slstm", "{:.1f} h corrected for T = 100-400"),
+                        ("mingru_400", "400 for minGRU ({:.1f} h corrected)"),
+                        ("chrono_50", "50 for chrono ({:.1f} h corrected)"),
+                        ("hidden64_200_400", "would add {:.1f} h corrected")]:  # fmt: skip
+        hours = projection.hours(projection.CUTS[name]) / projection.CORRECTION
+        assert words.format(hours) in flat, name
