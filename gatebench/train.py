@@ -163,7 +163,7 @@ def _run(
     from gatebench.config.build import build_task_and_model
     from gatebench.diagnostics.callback import diagnostics_callbacks, diagnostics_summary
     from gatebench.run.history import RunHistory, total_wall_time_s
-    from gatebench.run.loggers import build_loggers, finish_wandb
+    from gatebench.run.loggers import as_run, build_loggers, finish_wandb
     from gatebench.run.progress import run_progress
     from gatebench.run.record import describe, finish_record, start_record
     from gatebench.run.records import RESULTS_FILE, write_json_atomic
@@ -189,7 +189,8 @@ def _run(
         preflight.check_memory(cfg, model, device)
         describe(record, task, model)
         tracker = SolvedTracker(task)
-        loggers = build_loggers(cfg.get("logger"), run_dir, config, plan.resume_step)
+        loggers = build_loggers(cfg.get("logger"), run_dir, as_run(config, model),
+                                plan.resume_step)
         progress = run_progress(cfg, record, loggers)
         callbacks = [tracker, history, *diagnostics_callbacks(cfg, task)]
         plateau = plateau_callback(cfg)

@@ -6,7 +6,12 @@ Registered in `conf/train.yaml` under `hydra.callbacks`; imports pandas and the 
 
 from __future__ import annotations
 
+import logging
+import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
@@ -22,11 +27,28 @@ def sweep_command(config: DictConfig) -> str | None:
     return " ".join(["python -m", module, "-m", *[str(o) for o in overrides]])
 
 
+class QuietThirdPartyInfo(logging.Filter):
+    """Drop INFO and DEBUG lines that scipy logs on the root logger (shgo, inside Boschloo's
+    test, prints its minimiser pool) which Hydra sets to INFO: they would precede the table."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.WARNING or f"{os.sep}scipy{os.sep}" not in record.pathname
+
+
+@contextmanager
+def quiet_third_party() -> Iterator[None]:
+    """QuietThirdPartyInfo on the root logger for the duration."""
+    quiet, root = QuietThirdPartyInfo(), logging.getLogger()
+    root.addFilter(quiet)
+    try:
+        yield
+    finally:
+        root.removeFilter(quiet)
+
+
 def other_sweeps_running(sweep_dir: str) -> list[str]:
     """`pid N on host H` of every other sweep invocation still running in `sweep_dir` (their
     folders are locked while they run: `gatebench.sweep.invocation`)."""
-    import os
-    from pathlib import Path
 
     from gatebench.run.lock import holder
     from gatebench.run.schema import SWEEP_ID_ENV, SWEEPS_DIR
@@ -74,16 +96,17 @@ class WriteReport(Callback):
             from gatebench.report.writer import write_report
 
             records = load_runs([sweep_dir])
-            report = write_report(
-                records,
-                sweep_dir,
-                reference=self.reference,
-                title=f"gatebench sweep {sweep_dir}",
-                command=sweep_command(config),
-                plots=self.plots,
-                family=self.family,
-                select=self.select,
-            )
+            with quiet_third_party():
+                report = write_report(
+                    records,
+                    sweep_dir,
+                    reference=self.reference,
+                    title=f"gatebench sweep {sweep_dir}",
+                    command=sweep_command(config),
+                    plots=self.plots,
+                    family=self.family,
+                    select=self.select,
+                )
             if self.print_table:
                 print(terminal_summary(report.summary, report.files))
             for note in records.notes:  # invalid files, unreadable metrics, job folders

@@ -11,6 +11,9 @@ from gatebench.report.ranking import table_order
 from gatebench.report.statistics import ALPHA
 
 P_ALPHA = ALPHA
+# A variant whose mean norm_loss (loss / trivial baseline) stays at or above this and that solved
+# no run learned nothing worth ranking (its loss is within 10% of the baseline's).
+LEARNED_BELOW = 0.9
 TEST_HEADERS = {"welch": "p Welch", "mwu": "p MWU", "solved": "p solved (Boschloo)",
                 "logrank": "p steps (log-rank)"}  # fmt: skip
 KIND_NOTE = {"bootstrap": "BCa", "range": "range", "one run": "1 run", "none": ""}
@@ -106,10 +109,30 @@ def display_table(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def learned_nothing(table: pd.DataFrame) -> bool:
+    """No variant of the table beat the trivial baseline: none solved a run, and the mean
+    norm_loss of every variant with completed runs is known and at least LEARNED_BELOW (so a
+    "best" would rank noise). Variants without a completed run (all failed) do not count."""
+    ran = table[pd.to_numeric(table["mean"], errors="coerce").notna()]
+    norm = pd.to_numeric(ran["norm_loss"], errors="coerce")
+    solved = pd.to_numeric(table["n_solved"], errors="coerce").fillna(0)
+    return bool(len(ran)) and bool(norm.notna().all()) and bool((norm >= LEARNED_BELOW).all()) \
+        and bool((solved == 0).all())
+
+
 def winner_line(table: pd.DataFrame) -> str:
     """One line: the best variant by solved rate then metric, and which differences to the
-    reference survive the Holm correction of the report's family."""
+    reference survive the Holm correction of the report's family; no "best" when no variant
+    beat the trivial baseline."""
     best = table_order(table).iloc[0]
+    if learned_nothing(table):
+        lowest = table.loc[pd.to_numeric(table["norm_loss"]).idxmin()]
+        return (
+            f"**No variant beat the trivial baseline**: none solved a run and every mean "
+            f"norm_loss is {LEARNED_BELOW} or more (1.0 = the baseline; lowest "
+            f"`{lowest['variant']}` at {num(lowest['norm_loss'])}): no winner, the ordering "
+            "below is noise."
+        )
     attempted = int(best["n_runs"] - best["n_failed"])
     family, size = str(table["family"].iloc[0]), int(table["family_size"].max())
     where = "study-wide" if family == "study" else "within-table"

@@ -26,11 +26,14 @@ import pandas as pd
 
 TABLE_KEYS = ["task", "length", "variant"]
 # Config values that differ between runs without being a hyperparameter of the comparison.
+# Where a run ran, what it imported, how it logged or showed progress, what it measured on the
+# side: never a selection axis, a split of rows, or a sensitivity plot.
 IGNORED = {
     "config.seed", "config.run_dir", "config.run_name", "config.threads", "config.ckpt_path",
-    "config.variant_label", "config.test",
+    "config.variant_label", "config.test", "config.imports", "config.progress_every_s",
+    "config.trainer.enable_progress_bar", "config.trainer.log_every_n_steps",
 }  # fmt: skip
-IGNORED_PREFIXES = ("config.logger.", "config.hydra.")
+IGNORED_PREFIXES = ("config.logger.", "config.hydra.", "config.imports.", "config.diagnostics.")
 # Keys that follow another swept key (interpolated from it): dropped when they co-vary.
 DERIVED = ("config.scheduler.total_steps",)
 MODES = ("val", "none")

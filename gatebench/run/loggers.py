@@ -29,6 +29,17 @@ class StepWandbLogger(WandbLogger):
         super().log_metrics(metrics, step)
 
 
+def as_run(config: dict[str, Any], model: Any) -> dict[str, Any]:
+    """The run config as the run ran it: `variant.hidden_size` is the one the model has (the
+    one `model.param_budget` chose, not the config's default). For the W&B run's config; the
+    record's `config` stays the config as given (a resume compares it)."""
+    hidden = getattr(model, "hidden_size", None)
+    variant = config.get("variant")
+    if hidden is None or not isinstance(variant, dict) or variant.get("hidden_size") == hidden:
+        return config
+    return {**config, "variant": {**variant, "hidden_size": int(hidden)}}
+
+
 def build_loggers(
     logger_cfg: Mapping[str, Any] | None,
     run_dir: Path,
