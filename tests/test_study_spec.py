@@ -161,3 +161,19 @@ def test_cells_with_overrides_run_apart_and_length_tokens_fill_per_length() -> N
                     key=len)  # fmt: skip
     assert sorted(chrono) == ["variant.chrono_t_max=15", "variant.chrono_t_max=30"]  # T = 10, 20
     assert sum(len(r.jobs) for r in runs) == 3 * 2 * 3 * 2
+
+
+def test_a_study_stored_by_the_first_version_still_matches(tmp_path) -> None:
+    spec = parse_spec(_with(dir=str(tmp_path / "s")))
+    old = dict(spec.raw)
+    old["cells"] = [{"name": c.name, "variant": c.variant, "overrides": list(c.overrides),
+                     "tasks": {t: list(n) for t, n in c.tasks.items()}} for c in spec.cells]
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "study.yaml").write_text(yaml.safe_dump(old))
+    check_stored(spec)  # same design: accepted
+    assert yaml.safe_load((tmp_path / "s" / "study.yaml").read_text()) == old  # left as it was
+    with pytest.raises(ValueError, match=r"cells\[2\]\.label differs"):
+        check_stored(parse_spec(_with(dir=str(tmp_path / "s"), cells=[
+            "rnn", "gru", {"label": "rnn_small", "variant": "rnn",
+                           "overrides": ["model.param_budget=300"], "tasks": {"adding": [10]}}],
+            primary=RAW["primary"])))  # fmt: skip

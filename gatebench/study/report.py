@@ -131,6 +131,16 @@ def write_study_report(spec: Spec, records: RunRecords, tuning: pd.DataFrame,
                        resolved: dict[tuple[str, str], Resolved], command: str,
                        plots: bool = True) -> Path:  # fmt: skip
     """Write the report into `<dir>/report/`; returns report.md's path."""
+    import warnings
+
+    with warnings.catch_warnings():  # medians of all-NaN columns (e.g. no chance level)
+        warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
+        return _write(spec, records, tuning, evaluation, choice, grid, resolved, command, plots)
+
+
+def _write(spec: Spec, records: RunRecords, tuning: pd.DataFrame, evaluation: pd.DataFrame,
+           choice: Choice, grid: dict[str, list[Any]], resolved: dict[tuple[str, str], Resolved],
+           command: str, plots: bool) -> Path:  # fmt: skip
     out = spec.dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     reference = spec.cell(spec.reference or spec.cells[0].name)

@@ -271,6 +271,15 @@ def _choice(raw: dict[str, Any], key: str, choices: tuple[str, ...], source: str
     return str(value)
 
 
+def _cell_raw(cell: Cell) -> dict[str, Any]:
+    """A cell as a spec writes it (so the stored study.yaml is itself a valid spec)."""
+    own = f"++variant.label={cell.name}"
+    labelled = cell.overrides[:1] == (own,)
+    return {"variant": cell.variant, "label": cell.name if labelled else None,
+            "overrides": list(cell.overrides[1:] if labelled else cell.overrides),
+            "tasks": {t: list(n) for t, n in cell.tasks.items()}}  # fmt: skip
+
+
 def parse_spec(raw: Any, source: str = "<spec>") -> Spec:
     """A `Spec` from the mapping a YAML file holds; a one-line ValueError naming the key when
     anything is missing, unknown or inconsistent."""
@@ -319,9 +328,7 @@ def parse_spec(raw: Any, source: str = "<spec>") -> Spec:
     normal = {
         "name": name, "experiment": experiment,
         "overrides": list(_overrides(raw.get("overrides"), "overrides", source, grid)),
-        "cells": [asdict(c) | {"overrides": list(c.overrides),
-                               "tasks": {t: list(n) for t, n in c.tasks.items()}}
-                  for c in cells],
+        "cells": [_cell_raw(c) for c in cells],
         "tasks": {t: list(n) for t, n in tasks.items()}, "grid": grid,
         "tuning_seeds": list(tuning), "evaluation_seeds": list(evaluation), "max_steps": steps,
         "selection": _choice(raw, "selection", SELECTION_RULES, source),
@@ -396,12 +403,26 @@ def _lookup(mapping: Any, path: tuple) -> Any:
 STORED = "study.yaml"
 
 
+def _upgraded(stored: dict[str, Any]) -> dict[str, Any]:
+    """A study.yaml stored by the first version of the tool (cells as {name, variant, overrides,
+    tasks}) in today's form (cells as a spec writes them)."""
+    cells = stored.get("cells")
+    if not isinstance(cells, list) or not all(isinstance(c, dict) and "name" in c for c in cells):
+        return stored
+    new = []
+    for c in cells:
+        overrides = tuple(c.get("overrides") or ())
+        tasks = {t: tuple(n) for t, n in (c.get("tasks") or {}).items()}
+        new.append(_cell_raw(Cell(c["name"], c["variant"], overrides, tasks)))
+    return {**stored, "cells": new}
+
+
 def check_stored(spec: Spec, write: bool = True) -> None:
     """Store the spec in its study directory (`write`), or refuse (one line naming the key) when
     the directory already holds a different one: a study's design does not change after it ran."""
     path = spec.dir / STORED
     if path.is_file():
-        stored = yaml.safe_load(path.read_text()) or {}
+        stored = _upgraded(yaml.safe_load(path.read_text()) or {})
         found = _first_difference(stored, spec.raw)
         if found:
             key = _key_text(found)
