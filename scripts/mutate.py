@@ -86,12 +86,15 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ]),
     "sensitivity": (["gatebench/report/sensitivity.py"], [
         "tests/test_report_fair.py", "tests/test_report_fair_edges.py",
+        "tests/test_report_fair_markdown.py",
     ]),
     "generalisation": (["gatebench/report/generalisation.py"], [
         "tests/test_report_fair.py", "tests/test_report_fair_edges.py",
+        "tests/test_report_fair_markdown.py",
     ]),
     "importance": (["gatebench/report/importance.py"], [
         "tests/test_report_fair.py", "tests/test_report_fair_edges.py",
+        "tests/test_report_fair_markdown.py",
     ]),
     "param_budget": (["gatebench/config/param_budget.py"], [
         "tests/test_param_budget.py", "tests/test_param_budget_ties.py",
