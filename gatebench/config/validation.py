@@ -21,8 +21,17 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+SEED_LIMIT = 2**32  # numpy's and Lightning's seed_everything take seeds below 2**32
+
+
 def _is_number(value: Any) -> bool:
-    return (_is_int(value) or isinstance(value, float)) and math.isfinite(value)
+    """A finite int or float (an int too large for a float, e.g. 401 digits, is not)."""
+    if not (_is_int(value) or isinstance(value, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:
+        return False
 
 
 def _is_list(value: Any) -> bool:
@@ -47,7 +56,7 @@ def _non_negative_number(v: Any) -> bool:
 
 # key -> (predicate, what the key accepts); a missing optional key is skipped.
 _RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "seed": (_non_negative_int, "an integer >= 0"),
+    "seed": (lambda v: _non_negative_int(v) and v < SEED_LIMIT, "an integer in [0, 2**32)"),
     "variant.hidden_size": (_positive_int, "an integer >= 1"),
     "variant.num_layers": (_positive_int, "an integer >= 1"),
     "task.length": (_positive_int, "an integer >= 1"),
@@ -114,4 +123,7 @@ def validate_config(cfg: DictConfig) -> None:
         if value is _MISSING:
             continue
         if not accepts(value):
-            raise ConfigError(f"{key}={value!r} is invalid: expected {description}")
+            shown = repr(value)
+            if len(shown) > 40:  # a 401-digit number stays one readable line
+                shown = f"{shown[:20]}...({len(shown)} characters)"
+            raise ConfigError(f"{key}={shown} is invalid: expected {description}")

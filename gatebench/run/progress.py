@@ -5,6 +5,7 @@ step N`, and where the checkpoint is when Ctrl-C stops the run (the terminal bar
 from __future__ import annotations
 
 import logging
+import re
 import shlex
 import sys
 import time
@@ -38,11 +39,25 @@ def duration(seconds: float | None) -> str:
     return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
 
 
+def hydra_value(text: str) -> str:
+    """`text` as a value Hydra's override lexer reads back unchanged: as is when it is plain
+    ASCII path characters, else single-quoted with quotes, closing backslashes and `${`
+    escaped (a non-ASCII or spaced directory name)."""
+    if re.fullmatch(r"[A-Za-z0-9_./\-+:@]*", text):
+        return text
+    # Hydra's quoted strings: backslashes are literal except before a quote or at the end
+    quoted = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", text)
+    quoted = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, quoted).replace("${", "\\${")
+    return f"'{quoted}'"
+
+
 def resume_command(run_dir: Path, overrides: list[str]) -> str:
-    """The command that resumes this run from its last checkpoint, in its own directory."""
+    """The command that resumes this run from its last checkpoint, in its own directory (quoted
+    for Hydra's lexer, then for the shell)."""
     skip = ("hydra.run.dir=", "hydra.mode=", "ckpt_path=", "hydra.sweep.", "hydra/launcher=")
     kept = [o for o in overrides if not o.lstrip("+~").startswith(skip)]
-    args = [*kept, "hydra.mode=RUN", f"hydra.run.dir={run_dir}", "ckpt_path=last"]
+    args = [*kept, "hydra.mode=RUN", f"hydra.run.dir={hydra_value(str(run_dir))}",
+            "ckpt_path=last"]
     return "python -m gatebench.train " + " ".join(shlex.quote(a) for a in args)
 
 

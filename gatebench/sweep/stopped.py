@@ -8,6 +8,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from gatebench.run.progress import hydra_value
 from gatebench.run.schema import CHECKPOINT_DIR
 
 MULTIRUN_FILE = "multirun.yaml"  # Hydra's sweep config, saved before the first job runs
@@ -43,7 +44,7 @@ def sweep_command(sweep_dir: Path) -> str:
     overrides = [str(o) for o in (OmegaConf.select(config, "hydra.overrides.task", default=None)
                                   or [])] if config is not None else []
     overrides = [o for o in overrides if not o.startswith("hydra.sweep.dir=")]
-    args = ["-m", *overrides, f"hydra.sweep.dir={sweep_dir}"]
+    args = ["-m", *overrides, f"hydra.sweep.dir={hydra_value(str(sweep_dir))}"]
     return "python -m gatebench.train " + " ".join(shlex.quote(a) for a in args)
 
 
