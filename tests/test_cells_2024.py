@@ -391,3 +391,15 @@ def test_learns_adding_20_in_a_bare_loop(variant):
                 break
     assert layer.resolved_backend == ("bptt" if variant == "slstm" else "scan")
     assert task.solved(metrics) and metrics["mse"] <= 0.05 / 6, (step, metrics)
+
+
+def test_slstm_bptt_retain_graph_gives_the_same_gradients_twice():
+    """Its backward overwrites the saved gates in place unless the graph is kept."""
+    gen = torch.Generator().manual_seed(10)
+    layer = variants.build("slstm", INPUT, HIDDEN, dtype=DT, generator=gen, backend="bptt")
+    x, state = _inputs(layer, gen, 12)
+    loss = layer(x, state)[0].pow(2).sum()
+    first = torch.autograd.grad(loss, list(layer.parameters()), retain_graph=True)
+    second = torch.autograd.grad(loss, list(layer.parameters()))
+    for a, b in zip(first, second, strict=True):
+        torch.testing.assert_close(a, b, atol=0, rtol=0)

@@ -100,9 +100,17 @@ class SLSTMKernel:
         k_dn = h_new / n_new
         k_o = y * o_g * (1 - o_g)
         k_z = i_g * (1 - z_g * z_g)
-        i_sv, f_sv, z_sv = i_g.clone(), f_g.clone(), z_g.clone()
+        # g_i = dc z i' + dn i',  g_f = dc c_{t-1} f' + dn n_{t-1} f'
+        zi, cf, nf = z_g * i_g, cs[:-1] * f_g, ns[:-1] * f_g
+        i_sv, f_sv = i_g.clone(), f_g.clone()
         d_a = gates  # overwritten step by step with d(pre-activation)
         d_l = g4.unbind(0)
+        # per-step views made once (indexing a (T, ...) tensor per step costs a select each)
+        d_out_l, d_a_l = d_out.unbind(0), d_a.unbind(0)
+        k_o_l, k_dc_l, k_dn_l, k_z_l = (k.unbind(0) for k in (k_o, k_dc, k_dn, k_z))
+        zi_l, cf_l, nf_l, i_l, f_l = (k.unbind(0) for k in (zi, cf, nf, i_sv, f_sv))
+        sel_l = sel.unbind(0)
+        dlf_l = d_logf.unbind(0) if d_logf is not None else None
         dh = d_out[steps - 1] + d_final[0]
         dc = d_final[1].clone()
         dn = d_final[2].clone()
@@ -111,23 +119,23 @@ class SLSTMKernel:
         g_f = torch.empty_like(dc)
         for t in range(steps - 1, -1, -1):
             if t < steps - 1:
-                dh = torch.addmm(d_out[t], d_a[t + 1], dense)
+                dh = torch.addmm(d_out_l[t], d_a_l[t + 1], dense)
             d_i, d_f, d_z, d_o = d_l[t].unbind(1)
-            torch.mul(dh, k_o[t], out=d_o)
-            dc.addcmul_(dh, k_dc[t])
-            dn.addcmul_(dh, k_dn[t], value=-1.0)
-            torch.mul(dc, k_z[t], out=d_z)
-            torch.mul(dc, z_sv[t], out=g_i).add_(dn).mul_(i_sv[t])
-            torch.mul(dc, cs[t], out=g_f).addcmul_(dn, ns[t]).mul_(f_sv[t])
+            torch.mul(dh, k_o_l[t], out=d_o)
+            dc.addcmul_(dh, k_dc_l[t])
+            dn.addcmul_(dh, k_dn_l[t], value=-1.0)
+            torch.mul(dc, k_z_l[t], out=d_z)
+            torch.mul(dc, zi_l[t], out=g_i).addcmul_(dn, i_l[t])
+            torch.mul(dc, cf_l[t], out=g_f).addcmul_(dn, nf_l[t])
             dm.sub_(g_i).sub_(g_f)
-            torch.addcmul(g_i, sel[t], dm, out=d_i)
-            dm.addcmul_(sel[t], dm, value=-1.0).add_(g_f)  # d m_f = g_f + (1 - sel) dm
-            if d_logf is not None:
-                torch.mul(dm, d_logf[t], out=d_f)
+            torch.addcmul(g_i, sel_l[t], dm, out=d_i)
+            dm.addcmul_(sel_l[t], dm, value=-1.0).add_(g_f)  # d m_f = g_f + (1 - sel) dm
+            if dlf_l is not None:
+                torch.mul(dm, dlf_l[t], out=d_f)
             else:
                 d_f.copy_(dm)
-            dc.mul_(f_sv[t])
-            dn.mul_(f_sv[t])
+            dc.mul_(f_l[t])
+            dn.mul_(f_l[t])
         d_dense = d_a.view(-1, gh).t() @ hs[:-1].reshape(-1, hidden)
         d_state0 = (d_a[0] @ dense, dc, dn, dm)
         return d_a, d_state0, (head_blocks(d_dense, self.heads),)
