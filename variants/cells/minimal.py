@@ -100,6 +100,9 @@ class MinGRUCell(MinimalCell):
     """minGRU (Feng et al. 2024, Sec. 3.1): z = s(W_z x), h = (1 - z) h_prev + z g(W_h x)."""
 
     name = "mingru"
+    paper = "Feng et al. 2024, Were RNNs All We Needed? (Sec. 3.1; g: App. B.3)"
+    paper_equations = ("z = s(W_z x + b_z); h = (1 - z) h_prev + z g(W_h x + b_h); "
+                       "g(v) = v + 0.5 (v >= 0), s(v) (v < 0)")
     blocks = ("z", "h")
     gates = ("z", "keep")
     keep_gate = "keep"
@@ -123,6 +126,9 @@ class MinLSTMCell(MinimalCell):
     h = f' h_prev + i' g(W_h x)."""
 
     name = "minlstm"
+    paper = "Feng et al. 2024, Were RNNs All We Needed? (Sec. 3.2; g: App. B.3)"
+    paper_equations = ("f = s(W_f x + b_f); i = s(W_i x + b_i); f' = f / (f + i); "
+                       "i' = i / (f + i); h = f' h_prev + i' g(W_h x + b_h)")
     blocks = ("f", "i", "h")
     gates = ("f", "i", "f_norm", "i_norm")
     keep_gate = "f_norm"

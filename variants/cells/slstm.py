@@ -82,6 +82,11 @@ class SLSTMCell(Cell):
     """sLSTM with exponential input gate, stabiliser m and normaliser n (module docstring)."""
 
     name = "slstm"
+    paper = "Beck et al. 2024, xLSTM: Extended Long Short-Term Memory (Sec. 2.2)"
+    paper_equations = ("[i~, f~, z~, o~] = W x + R h_prev + b (R block-diagonal per head); "
+                       "log f = log s(f~) (or f~); m = max(log f + m_prev, i~); "
+                       "i' = exp(i~ - m); f' = exp(log f + m_prev - m); "
+                       "c = f' c_prev + i' tanh(z~); n = f' n_prev + i'; h = s(o~) c / n")
     blocks = ("i", "f", "z", "o")
     state_names = ("h", "c", "n", "m")
     recurrent_matrix = False
