@@ -124,6 +124,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         _to_same_run(cfg, config)
 
     with RunLock(cfg.run_dir):
+        from gatebench.run.records import remove_stale_temp
+
+        stale = remove_stale_temp(cfg.run_dir)  # safe: the lock says no live process writes
+        if stale:
+            log.info("removed %d temp files a killed process left: %s", len(stale),
+                     ", ".join(p.name for p in stale))
         plan = plan_start(cfg, config, multirun)
         if plan.final_record is not None:
             record = plan.final_record

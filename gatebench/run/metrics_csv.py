@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from argparse import Namespace
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from pytorch_lightning.loggers.logger import Logger
 from pytorch_lightning.utilities import rank_zero_only
 
+from gatebench.config.validation import ConfigError
+
 METRICS_FILE = "metrics.csv"
+log = logging.getLogger("gatebench")
 
 
 def _scalar(value: Any) -> Any:
@@ -28,6 +33,22 @@ def _kept(row: dict[str, Any], resume_step: int) -> bool:
     except (KeyError, TypeError, ValueError):
         return False
     return step <= resume_step and not any(v for k, v in row.items() if k.startswith("test/"))
+
+
+def missing_steps(steps: list[int], resume_step: int) -> tuple[int, int] | None:
+    """The widest run of steps up to `resume_step` with no row, as (first, last), when it is
+    more than twice the usual spacing of the rows (a file cut short or cut in the middle);
+    None when the rows cover the steps."""
+    ordered = sorted(set(steps))
+    if len(ordered) < 2:
+        return None
+    spacing = Counter(b - a for a, b in zip(ordered, ordered[1:], strict=False)).most_common(1)
+    usual = spacing[0][0]
+    ends = [*ordered, resume_step + 1]
+    widest = max(zip(ends, ends[1:], strict=False), key=lambda pair: pair[1] - pair[0])
+    if widest[1] - widest[0] > 2 * usual:
+        return widest[0] + 1, widest[1] - 1
+    return None
 
 
 class MetricsCSVLogger(Logger):
@@ -52,11 +73,26 @@ class MetricsCSVLogger(Logger):
         self._logged = False  # a row was logged by this process
         self._trainer: Any = None
         if resume_step is not None and self.path.exists():
-            with open(self.path, newline="") as f:
-                for row in csv.DictReader(f):
-                    if _kept(row, resume_step):
-                        self._add_columns(row)
-                        self._rows.append(row)
+            try:
+                with open(self.path, newline="") as f:
+                    for row in csv.DictReader(f):
+                        if _kept(row, resume_step):
+                            self._add_columns(row)
+                            self._rows.append(row)
+            except (OSError, UnicodeDecodeError, csv.Error) as error:
+                reason = (str(error).strip().splitlines() or [""])[0][:120]
+                raise ConfigError(
+                    f"{self.path}: unreadable ({type(error).__name__}: {reason}), so the run "
+                    "cannot resume with its curve: move the file away to resume without its "
+                    "earlier rows, or start afresh in a new run directory"
+                ) from None
+            gap = missing_steps([int(r["step"]) for r in self._rows], resume_step)
+            if gap:
+                log.warning(
+                    "%s: rows of steps %d-%d are missing (the file was cut); the run resumes "
+                    "from its checkpoint at step %d and its curve keeps that gap",
+                    self.path, gap[0], gap[1], resume_step,
+                )
 
     def attach(self, trainer: Any) -> None:
         """Take each row's `step` from `trainer.global_step`."""

@@ -67,6 +67,23 @@ def write_json_atomic(path: str | os.PathLike, data: dict[str, Any]) -> Path:
     return path
 
 
+def remove_stale_temp(run_dir: str | os.PathLike) -> list[Path]:
+    """Delete the temp files a killed process left in `run_dir` (`.<name>.*.tmp` of the atomic
+    writes, `metrics.csv.tmp`); call it only while holding the run directory's lock, when no
+    live process can be writing them. Returns the files removed."""
+    run_dir = Path(run_dir)
+    stale = [*run_dir.glob(".*.tmp"), *(run_dir / "checkpoints").glob(".*.tmp"),
+             *run_dir.glob("metrics.csv.tmp")]  # fmt: skip
+    removed = []
+    for path in stale:
+        try:
+            path.unlink()
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
+
+
 def package_versions() -> dict[str, str | None]:
     """Python and the versions of the packages a run depends on (None where not installed)."""
     versions: dict[str, str | None] = {"python": platform.python_version()}
