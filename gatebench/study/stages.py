@@ -50,10 +50,17 @@ class Stages:
         self.spec = spec
         self.resolved = resolved
         self.say = say
+        self.known_final: set[Path] = set()
 
     def final(self, jobs: list[Job]) -> list[bool]:
-        return [is_final(job_dir(self.spec, j, self.resolved[(j.cell, j.task)]),
-                         self.spec.max_steps) for j in jobs]  # fmt: skip
+        """Whether each job holds a final record (a final record stays final: read once)."""
+        out = []
+        for job in jobs:
+            path = job_dir(self.spec, job, self.resolved[(job.cell, job.task)])
+            if path not in self.known_final and is_final(path, self.spec.max_steps):
+                self.known_final.add(path)
+            out.append(path in self.known_final)
+        return out
 
     def run(self, name: str, runs: list[Multirun], dry_run: bool = False) -> StageResult:
         jobs = [j for r in runs for j in r.jobs]
