@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 HEAVY = ("pandas", "torch", "scipy", "matplotlib", "wandb", "optuna", "pytorch_lightning")
 
@@ -39,3 +41,23 @@ def test_report_names_load_on_first_use():
         assert "no_such_name" in str(error)
     else:
         raise AssertionError("an unknown name must raise AttributeError")
+
+
+def test_startup_tool_reads_importtime_lines():
+    from devtools.startup import slowest_imports
+
+    stderr = ("import time: self [us] | cumulative | imported package\n"
+              "import time:       120 |        300 |   b\n"
+              "import time:        50 |       2000 | a\n"
+              "some other line\n")
+    assert slowest_imports(stderr, 1) == [(2000, " a")]
+    assert [m for _, m in slowest_imports(stderr)] == [" a", "   b"]
+
+
+@pytest.mark.slow
+def test_startup_tool_times_a_one_step_job():
+    from devtools import startup
+
+    (wall, cpu), = startup.main(["--repeats", "1", "variant.hidden_size=4", "data.batch_size=2",
+                                 "task.length=5", "data.val_size=2", "data.test_size=2"])
+    assert wall > 0 and cpu > 0
