@@ -90,7 +90,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ]),
     "generalisation": (["gatebench/report/generalisation.py"], [
         "tests/test_report_fair.py", "tests/test_report_fair_edges.py",
-        "tests/test_report_fair_markdown.py",
+        "tests/test_report_fair_markdown.py", "tests/test_report_length_plot.py",
     ]),
     "importance": (["gatebench/report/importance.py"], [
         "tests/test_report_fair.py", "tests/test_report_fair_edges.py",
