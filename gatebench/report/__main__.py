@@ -10,7 +10,6 @@ from pathlib import Path
 from gatebench.report.family import check_family
 from gatebench.report.records import RunRecords, filter_records, load_runs, parse_filters
 from gatebench.report.terminal import terminal_summary
-from gatebench.report.writer import write_report
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -89,13 +88,18 @@ def read(args: argparse.Namespace) -> RunRecords:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; returns the exit status (2 on bad input, with one line on stderr)."""
+    """Run the CLI; returns the exit status, with one line on stderr: 2 on bad input, 1 when
+    the report cannot be written (an unwritable or read-only --out), 130 on Ctrl-C (the
+    report is written whole or not at all: `gatebench.report.staging`)."""
+    from gatebench.report.staging import write_report_whole
+
     args = parse_args(argv)
+    out = Path(args.out) if args.out else None
     try:
         check_family(args.family)
         records = read(args)
-        out = Path(args.out) if args.out else default_out(args.paths)
-        report = write_report(
+        out = out or default_out(args.paths)
+        report = write_report_whole(
             records,
             out,
             reference=args.reference,
@@ -109,6 +113,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as error:
         print(f"gatebench.report: error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        where = error.filename or out
+        print(f"gatebench.report: error: cannot write the report to {out}: "
+              f"{error.strerror or error} ({where})", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"gatebench.report: interrupted: no report written to {out} (its previous files "
+              "are whole); run the same command again", file=sys.stderr)
+        return 130
     print(terminal_summary(report.summary, report.files))
     for note in records.notes:  # invalid files, unreadable metrics, job folders
         print(f"not used: {note}")

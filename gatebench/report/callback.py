@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -92,12 +93,12 @@ class WriteReport(Callback):
             if sweep_dir is None:
                 raise ValueError("config has no hydra.sweep.dir")
             from gatebench.report.records import load_runs
+            from gatebench.report.staging import write_report_whole
             from gatebench.report.terminal import terminal_summary
-            from gatebench.report.writer import write_report
 
             records = load_runs([sweep_dir])
             with quiet_third_party():
-                report = write_report(
+                report = write_report_whole(
                     records,
                     sweep_dir,
                     reference=self.reference,
@@ -111,5 +112,10 @@ class WriteReport(Callback):
                 print(terminal_summary(report.summary, report.files))
             for note in records.notes:  # invalid files, unreadable metrics, job folders
                 print(f"report: not used: {note}")
+        except KeyboardInterrupt:  # the jobs are recorded: one line, not a traceback
+            print(f"gatebench: report interrupted: none written to {sweep_dir} (its previous "
+                  f"files are whole); write it with: python -m gatebench.report {sweep_dir}",
+                  file=sys.stderr)
+            sys.exit(130)
         except Exception as error:  # noqa: BLE001 - a report must never crash the sweep
             warnings.warn(f"gatebench.report: no report for {sweep_dir}: {error}", stacklevel=1)
