@@ -118,3 +118,21 @@ def test_the_plot_and_tables_write(tmp_path) -> None:
     text = scaling.laws_markdown(laws)
     assert "| gru | adding | 32 |" in text and "| lstm_fb1 | adding | 32 |" in text
     assert "not reached" in scaling.km_markdown(table)
+
+
+def test_the_pre_registered_contrast_of_two_exponents() -> None:
+    runs = pd.concat([records(exponent=1.0, seeds=30, budget=10**6, seed=5, variant="gru"),
+                      records(exponent=1.5, seeds=30, budget=10**6, seed=6, variant="lstm"),
+                      records(exponent=1.5, seeds=30, budget=10**6, seed=7, variant="cifg")])
+    laws = scaling.fit_laws(scaling.censored_frame(runs))
+    for law in laws:  # the Wald interval is exponent -/+ 1.96 se
+        assert law.high - law.low == pytest.approx(2 * 1.959964 * law.se, rel=1e-4)
+    gru_lstm, cifg_lstm, missing = scaling.compare_exponents(
+        laws, [("gru", "lstm"), ("cifg", "lstm"), ("mingru", "lstm")], "adding", 32)
+    assert gru_lstm.low < -0.5 < gru_lstm.high and gru_lstm.p < 1e-3
+    assert cifg_lstm.low < 0 < cifg_lstm.high
+    assert math.isnan(missing.p) and math.isnan(missing.holm_p)
+    # Holm over the two finite p-values: the smaller doubled, the larger kept (if above)
+    small, large = sorted([gru_lstm.p, cifg_lstm.p])
+    assert min(gru_lstm.holm_p, cifg_lstm.holm_p) == pytest.approx(min(1, 2 * small))
+    assert max(gru_lstm.holm_p, cifg_lstm.holm_p) == pytest.approx(max(min(1, 2 * small), large))

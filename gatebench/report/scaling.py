@@ -10,7 +10,8 @@ at the step budget); a failed run is no outcome and is left out. Beside the law,
 medians per (cell, T) with their Brookmeyer-Crowley intervals (`survival.kaplan_meier`), and a
 log-log figure of both.
 
-    python -m gatebench.report.scaling results/lag_scaling   # scaling.md and scaling.png there
+    python -m gatebench.report.scaling results/lag_scaling --hidden 32 \
+        --primary gru:lstm_fb1 lstm_fb1:lstm lstm_chrono:lstm cifg:lstm_fb1  # scaling.md, .png
 
 No torch, variants or tasks: records only (pandas, lifelines, matplotlib when plotting).
 """
@@ -51,6 +52,7 @@ class Law:
     solved: int
     lengths: tuple[int, ...]
     note: str = ""
+    se: float = math.nan  # the exponent's standard error (Wald)
 
     def median_at(self, length: float) -> float:
         """The law's median steps to solve at lag `length`."""
@@ -122,13 +124,57 @@ def fit_law(group: pd.DataFrame, variant: str = "", task: str = "",
     return Law(variant, task, hidden_size, float(params.loc[key]), low, high,
                float(params.loc[("lambda_", "Intercept")]),
                float(math.exp(params.loc[("rho_", "Intercept")])), len(group), solved, lengths,
-               note)  # fmt: skip
+               note, float(fitter.standard_errors_.loc[key]))  # fmt: skip
 
 
 def fit_laws(frame: pd.DataFrame, confidence: float = CONFIDENCE) -> list[Law]:
     """One law per (cell, task, width) of a `censored_frame`."""
     return [fit_law(group, variant, task, hidden, confidence)
             for variant, task, hidden, group in _groups(frame)]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """b(cell) - b(against) on one task and width: the difference, its Wald interval and
+    two-sided z-test p (independent fits: se = sqrt(se1^2 + se2^2)), and Holm's p over the
+    family it was computed in."""
+
+    cell: str
+    against: str
+    task: str
+    hidden_size: int | None
+    difference: float
+    low: float
+    high: float
+    p: float
+    holm_p: float
+
+
+def compare_exponents(laws: Sequence[Law], pairs: Sequence[tuple[str, str]], task: str,
+                      hidden_size: int | None = None,
+                      confidence: float = CONFIDENCE) -> list[Contrast]:  # fmt: skip
+    """The family of exponent differences `pairs` ((cell, against), e.g. the spec's
+    pre-registered P1-P4), each a Wald z-test, Holm over this family only. A pair whose law
+    was not fitted gets NaN and is not counted in Holm's m."""
+    from scipy import stats
+
+    from gatebench.report.statistics import holm
+
+    by = {(w.variant, w.task, w.hidden_size): w for w in laws}
+    z = stats.norm.ppf(0.5 + confidence / 2)
+    rows = []
+    for cell, against in pairs:
+        one, two = by.get((cell, task, hidden_size)), by.get((against, task, hidden_size))
+        if one is None or two is None or not (math.isfinite(one.se) and math.isfinite(two.se)):
+            rows.append((cell, against, math.nan, math.nan, math.nan, math.nan))
+            continue
+        difference = one.exponent - two.exponent
+        se = math.hypot(one.se, two.se)
+        p = float(2 * stats.norm.sf(abs(difference) / se)) if se > 0 else math.nan
+        rows.append((cell, against, difference, difference - z * se, difference + z * se, p))
+    adjusted = holm([r[5] for r in rows])
+    return [Contrast(c, a, task, hidden_size, d, lo, hi, p, float(h))
+            for (c, a, d, lo, hi, p), h in zip(rows, adjusted, strict=True)]  # fmt: skip
 
 
 def km_table(frame: pd.DataFrame, confidence: float = CONFIDENCE) -> pd.DataFrame:
@@ -186,6 +232,7 @@ def plot_scaling(frame: pd.DataFrame, laws: Sequence[Law], table: pd.DataFrame,
     not reached), the law's median line, and censored runs as open triangles at their censoring
     step. Saved as PNG and SVG next to `path`."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import NullLocator
 
     from gatebench.report.palette import variant_colors
 
@@ -207,16 +254,20 @@ def plot_scaling(frame: pd.DataFrame, laws: Sequence[Law], table: pd.DataFrame,
                        & (table["hidden_size"].fillna(-1) == hidden)]  # fmt: skip
             reached = km[np.isfinite(km["median"])]
             if not reached.empty:
-                high = np.where(np.isfinite(reached["high"]), reached["high"], reached["median"])
-                ax.errorbar(reached["length"] * offset, reached["median"],
-                            yerr=[reached["median"] - reached["low"], high - reached["median"]],
-                            fmt="o", color=color, capsize=3, label=variant)  # fmt: skip
-                open_top = reached[~np.isfinite(reached["high"])]
-                ax.scatter(open_top["length"] * offset, open_top["median"] * 1.6, marker="^",
+                x = reached["length"].to_numpy(dtype=float) * offset
+                mid = reached["median"].to_numpy(dtype=float)
+                low = reached["low"].to_numpy(dtype=float)
+                top = reached["high"].to_numpy(dtype=float)
+                high = np.where(np.isfinite(top), top, mid)
+                ax.errorbar(x, mid, yerr=np.vstack([mid - low, high - mid]), fmt="o",
+                            color=color, capsize=3, label=variant)  # fmt: skip
+                # an upper end not reached: an arrow head above the median
+                ax.scatter(x[~np.isfinite(top)], mid[~np.isfinite(top)] * 1.6, marker="^",
                            color=color, s=18)  # fmt: skip
             censored = mine[mine["event"] == 0]
             if not censored.empty:
-                ax.scatter(censored["length"] * offset, censored["duration"], marker="^",
+                ax.scatter(censored["length"].to_numpy(dtype=float) * offset,
+                           censored["duration"].to_numpy(dtype=float), marker="^",
                            facecolors="none", edgecolors=color, s=30, linewidths=0.8,
                            label=None if not reached.empty else f"{variant} (none solved)")
             law = next((w for w in laws if w.variant == variant and w.task == task
@@ -227,6 +278,9 @@ def plot_scaling(frame: pd.DataFrame, laws: Sequence[Law], table: pd.DataFrame,
                         label=f"{variant}: b = {law.exponent:.2f}")  # fmt: skip
         ax.set_xscale("log")
         ax.set_yscale("log")
+        lags = sorted(frame.loc[frame["task"] == task, "length"].unique())
+        ax.set_xticks(lags, [str(n) for n in lags])
+        ax.xaxis.set_minor_locator(NullLocator())
         ax.set_xlabel("lag T")
         ax.set_ylabel("steps to solve")
         width = "" if hidden_value is None else f", hidden {hidden_value}"
@@ -252,9 +306,23 @@ def evaluation_seeds(study_dir: str | Path) -> list[int] | None:
     return [int(s) for s in seeds] if seeds else None
 
 
-def write_scaling(study_dir: str | Path, plots: bool = True) -> Path:
-    """scaling.md (the exponent table, the KM medians) and scaling.png in `study_dir`, from its
-    records on the evaluation seeds only."""
+def contrasts_markdown(contrasts: Sequence[Contrast]) -> str:
+    lines = ["| b(cell) - b(against) | task | hidden | difference [95%] | p (Wald z) | Holm p |",
+             "|---|---|---|---|---|---|"]  # fmt: skip
+    for c in contrasts:
+        shown = "not fitted" if math.isnan(c.difference) else \
+            f"{c.difference:.2f} [{c.low:.2f}, {c.high:.2f}]"
+        lines.append(f"| {c.cell} - {c.against} | {c.task} | {c.hidden_size} | {shown} | "
+                     f"{c.p:.2g} | {c.holm_p:.2g} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+def write_scaling(study_dir: str | Path, plots: bool = True,
+                  primary: Sequence[tuple[str, str]] = (), task: str = "adding",
+                  hidden_size: int | None = None) -> Path:  # fmt: skip
+    """scaling.md (the primary family of exponent differences when `primary` names it, the
+    exponent table, the KM medians) and scaling.png in `study_dir`, from its records on the
+    evaluation seeds only."""
     from gatebench.report.records import load_runs
 
     study_dir = Path(study_dir)
@@ -265,8 +333,13 @@ def write_scaling(study_dir: str | Path, plots: bool = True) -> Path:
     shown = "all seeds" if seeds is None else f"evaluation seeds {seeds[0]}-{seeds[-1]}"
     text = [f"# Steps to solve against the lag ({shown})", "",
             f"{len(frame)} runs, {int(frame['event'].sum())} solved. Weibull AFT per cell: "
-            "median steps = exp(a) T^b (ln 2)^(1/rho); b with its 95% Wald interval.", "",
-            laws_markdown(laws), "", "## Kaplan-Meier medians", "", km_markdown(table), ""]
+            "median steps = exp(a) T^b (ln 2)^(1/rho); b with its 95% Wald interval.", ""]
+    if primary:
+        family = compare_exponents(laws, primary, task, hidden_size)
+        text += ["## Primary family (pre-registered): differences of exponents, Holm over "
+                 f"these {len(primary)}", "", contrasts_markdown(family), ""]  # fmt: skip
+    text += ["## Exponents (exploratory beyond the primary family)", "", laws_markdown(laws), "",
+             "## Kaplan-Meier medians", "", km_markdown(table), ""]  # fmt: skip
     if plots and not frame.empty:
         plot_scaling(frame, laws, table, study_dir / "scaling.png")
         text += ["![steps to solve against T](scaling.png)", ""]
@@ -280,8 +353,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      description=__doc__.split("\n")[0])  # fmt: skip
     parser.add_argument("study_dir")
     parser.add_argument("--no-plots", action="store_true")
+    parser.add_argument("--primary", nargs="*", default=[], metavar="CELL:AGAINST",
+                        help="the pre-registered exponent differences, e.g. gru:lstm_fb1")
+    parser.add_argument("--task", default="adding")
+    parser.add_argument("--hidden", type=int, default=None, help="the width of the family")
     args = parser.parse_args(argv)
-    print(write_scaling(args.study_dir, plots=not args.no_plots))
+    pairs = []
+    for item in args.primary:
+        if item.count(":") != 1:
+            parser.error(f"--primary: {item!r}; expected CELL:AGAINST")
+        pairs.append(tuple(item.split(":")))
+    print(write_scaling(args.study_dir, plots=not args.no_plots, primary=pairs, task=args.task,
+                        hidden_size=args.hidden))  # fmt: skip
     return 0
 
 
