@@ -35,6 +35,7 @@ def write_stamp(library: Path) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp's 0600 would send every other user to the slow path
         os.replace(tmp, stamp_path(library))
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
