@@ -78,6 +78,16 @@ def test_the_readme_status_is_the_records() -> None:
     assert int(done) == int(tuning) + int(evaluation)
 
 
+def test_the_readme_design_counts() -> None:
+    spec = yaml.safe_load(SPEC.read_text())
+    rows = sum(sum(len(v) for v in (c.get("tasks") or spec["tasks"]).values())
+               for c in spec["cells"])  # fmt: skip
+    per_row = len(spec["grid"]["optimizer.lr"]) * len(spec["tuning_seeds"])
+    flat = " ".join((STUDY / "README.md").read_text().split())
+    assert (f"Per (cell, T): {per_row} tuning + {len(spec['evaluation_seeds'])} evaluation runs; "
+            f"{rows} (cell, T) rows; **{sum(planned())} runs**") in flat
+
+
 def test_the_ledger_pending_counts_are_the_readme_status() -> None:
     readme = STATUS.findall((STUDY / "README.md").read_text())[0]
     pending = PENDING.findall((ROOT / "results" / "ledger.md").read_text())
