@@ -45,7 +45,8 @@ def sweep(tmp_path_factory):
 
 def test_callback_wrote_the_report_and_printed_the_table(sweep):
     sweep_dir, stdout = sweep
-    assert "### adding, T = 5" in stdout and "| rnn" in stdout
+    assert "adding, T = 5: " in stdout and "\nrnn " in stdout  # the narrow end-of-sweep table
+    assert f"report: {sweep_dir / 'report.md'}" in stdout
     report = (sweep_dir / "report.md").read_text()
     assert "python -m gatebench.train -m" in report and "variant=rnn,lstm" in report
     records = [json.loads(p.read_text()) for p in sweep_dir.glob("*/results.json")]
