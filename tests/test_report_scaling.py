@@ -1,9 +1,10 @@
 """gatebench.report.scaling against synthetic records whose law is known.
 
 Steps to solve are drawn from a Weibull with scale c T^b and shape rho (numpy, fixed seed),
-censored at a step budget as a study censors them; the fit must recover b inside its interval,
-and the censored runs must be used as censored (dropping them, or counting them as solved at
-the budget, biases the exponent out of that interval).
+seen at the next validation and censored at a step budget as a study records them; the fit must
+recover b inside its interval, and the censored runs must be used as censored (dropping them,
+counting them as solved at the budget, or reading a validation step as the exact solve time
+biases the exponent out of that interval).
 """
 
 from __future__ import annotations
@@ -22,22 +23,25 @@ BUDGET = 3000
 
 
 def records(exponent: float = B, seeds: int = 40, budget: int = BUDGET, seed: int = 0,
-            variant: str = "lstm_fb1") -> pd.DataFrame:  # fmt: skip
-    """A runs frame as `gatebench.report.records.load_runs` makes it: solved runs at their step
-    to solve, unsolved ones `finished` at the budget."""
+            variant: str = "lstm_fb1", every: int = 1,
+            scale: float = C) -> pd.DataFrame:  # fmt: skip
+    """A runs frame as `gatebench.report.records.load_runs` makes it: solved runs at the first
+    validation (every `every` steps) at or after their time, unsolved ones `finished` at the
+    budget."""
     rng = np.random.default_rng(seed)
     rows = []
     for length in LENGTHS:
-        scale = C * length**exponent
-        times = scale * rng.weibull(RHO, size=seeds)
+        times = scale * length**exponent * rng.weibull(RHO, size=seeds)
         for s, t in enumerate(times):
-            solved = t <= budget
+            seen = every * math.ceil(t / every)
+            solved = seen <= budget
             rows.append({
                 "variant": variant, "task": "adding", "hidden_size": 32, "length": length,
                 "seed": s, "status": "solved" if solved else "finished",
-                "steps_to_solve": float(math.ceil(t)) if solved else math.nan,
-                "steps": int(math.ceil(t)) if solved else budget,
+                "steps_to_solve": float(seen) if solved else math.nan,
+                "steps": int(seen) if solved else budget,
                 "config.trainer.max_steps": budget,
+                "config.trainer.val_check_interval": every,
             })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -65,8 +69,23 @@ def test_censored_runs_count_as_censored() -> None:
     dropped = scaling.fit_law(frame[frame["event"] == 1], "x", "adding", 32)
     assert dropped.exponent < law.low
     # treating them as solved at the budget also flattens it
-    as_solved = scaling.fit_law(frame.assign(event=1), "x", "adding", 32)
+    as_solved = scaling.fit_law(frame.assign(event=1, upper=frame["duration"]), "x", "adding", 32)
     assert as_solved.exponent < law.low
+
+
+def test_a_solve_seen_at_a_validation_is_interval_censored() -> None:
+    """Validation every 100 steps and a cell that solves within the first one or two at short
+    lags (as the GRU did on adding): the interval fit recovers b; reading the validation step as
+    the exact solve time flattens the law out of the interval."""
+    runs = records(exponent=0.8, seeds=40, budget=10**5, seed=11, every=100, scale=3.0)
+    frame = scaling.censored_frame(runs)
+    solved = frame[frame["event"] == 1]
+    assert ((solved["upper"] - solved["lower"]) == 100).all()
+    assert (frame.loc[frame["length"] == 50, "duration"] == 100).mean() > 0.6
+    (law,) = scaling.fit_laws(frame)
+    assert law.low < 0.8 < law.high
+    exact = scaling.fit_law(frame.assign(lower=frame["duration"]), "x", "adding", 32)
+    assert exact.exponent < law.low
 
 
 def test_rows_follow_the_survival_rule_and_the_seed_filter() -> None:

@@ -4,7 +4,10 @@ Per group (a cell's label on one task at one width) the steps to solve a lag T a
 Weibull with scale lambda(T) = exp(a + b log T) and shape rho (an accelerated-failure-time
 model: S(t | T) = exp(-(t / lambda(T))^rho)), so every quantile of the learning time, the median
 included, grows as T^b. The exponent b and its Wald interval are lifelines' `WeibullAFTFitter`
-(coefficient of `log_T` in `lambda_`). A run that did not solve is right-censored where
+(coefficient of `log_T` in `lambda_`), fitted with interval censoring: a run that solved at
+validation step t solved somewhere in (t - v, t] for the validation interval v
+(`config.trainer.val_check_interval`; exact when unknown), which matters when a cell solves at
+the first validations at every lag; a run that did not solve is right-censored where
 `gatebench.report.survival.solve_times` puts it (a finished run at its last step, a diverged run
 at the step budget); a failed run is no outcome and is left out. Beside the law, Kaplan-Meier
 medians per (cell, T) with their Brookmeyer-Crowley intervals (`survival.kaplan_meier`), and a
@@ -29,10 +32,10 @@ import numpy as np
 import pandas as pd
 
 from gatebench.report.statistics import CONFIDENCE
-from gatebench.report.survival import Times, kaplan_meier, solve_times
+from gatebench.report.survival import INTERVAL_COLUMN, Times, kaplan_meier, solve_times
 
 GROUP = ["variant", "task", "hidden_size"]  # one law per cell label, task and width
-COLUMNS = [*GROUP, "length", "seed", "status", "duration", "event"]
+COLUMNS = [*GROUP, "length", "seed", "status", "duration", "event", "lower", "upper"]
 
 
 @dataclass(frozen=True)
@@ -62,8 +65,10 @@ class Law:
 
 def censored_frame(runs: pd.DataFrame, seeds: Iterable[int] | None = None) -> pd.DataFrame:
     """One row per run that is an outcome: its group, lag, seed, `duration` (steps to solve, or
-    the step at which it was censored) and `event` (1 solved, 0 censored). `seeds`: keep only
-    these (a study's evaluation seeds); failed or unplaceable runs are left out."""
+    the step at which it was censored), `event` (1 solved, 0 censored) and the interval the
+    solve lies in, (`lower`, `upper`] (solved: (t - validation interval, t]; censored:
+    (t, inf)). `seeds`: keep only these (a study's evaluation seeds); failed or unplaceable
+    runs are left out."""
     frame = runs if seeds is None else runs[runs["seed"].isin(list(seeds))]
     rows = []
     for index in range(len(frame)):
@@ -75,11 +80,15 @@ def censored_frame(runs: pd.DataFrame, seeds: Iterable[int] | None = None) -> pd
         duration = float(times.events[0] if event else times.censored[0])
         row = one.iloc[0]
         hidden = row.get("hidden_size")
+        interval = pd.to_numeric(pd.Series([row.get(INTERVAL_COLUMN)]), errors="coerce").iloc[0]
+        step = float(interval) if event and pd.notna(interval) and interval > 0 else 0.0
         rows.append({
             "variant": row["variant"], "task": row["task"],
             "hidden_size": None if pd.isna(hidden) else int(hidden),
             "length": int(row["length"]), "seed": row["seed"], "status": row["status"],
             "duration": duration, "event": int(event),
+            "lower": max(duration - step, 0.0) if event else duration,
+            "upper": duration if event else math.inf,
         })  # fmt: skip
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -105,14 +114,18 @@ def fit_law(group: pd.DataFrame, variant: str = "", task: str = "",
         return Law(**{**nan.__dict__, "note": f"not fitted: {reason}"})
     from lifelines import WeibullAFTFitter
 
-    data = pd.DataFrame({"duration": group["duration"].to_numpy(dtype=float),
-                         "event": group["event"].to_numpy(dtype=int),
+    lower = group["lower"] if "lower" in group else group["duration"]
+    upper = group["upper"] if "upper" in group else \
+        group["duration"].where(group["event"] == 1, math.inf)
+    data = pd.DataFrame({"lower": lower.to_numpy(dtype=float),
+                         "upper": upper.to_numpy(dtype=float),
                          "log_T": np.log(group["length"].to_numpy(dtype=float))})  # fmt: skip
     fitter = WeibullAFTFitter(alpha=1.0 - confidence)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fitter.fit(data, duration_col="duration", event_col="event")
+            fitter.fit_interval_censoring(data, lower_bound_col="lower",
+                                          upper_bound_col="upper")  # fmt: skip
     except Exception as error:  # lifelines raises ConvergenceError and friends
         return Law(**{**nan.__dict__, "note": f"not fitted: {type(error).__name__}"})
     params = fitter.params_
