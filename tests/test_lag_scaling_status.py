@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 STUDY = ROOT / "results" / "lag_scaling"
 SPEC = ROOT / "conf" / "study" / "lag_scaling.yaml"
 STATUS = re.compile(r"Status at ([0-9-]+ [0-9:]+) UTC: (\d+) of (\d+) runs final \(tuning (\d+) "
-                    r"of (\d+), evaluation (\d+) of (\d+)\)")  # fmt: skip
+                    r"of (\d+), evaluation (\d+) of (\d+); their summed wall_time_s "
+                    r"([0-9.]+) h\)")  # fmt: skip
 PENDING = re.compile(r"pending: results/lag_scaling, (\d+) of (\d+) runs")
 
 
@@ -37,9 +38,11 @@ def planned() -> tuple[int, int]:
     return rows * points * len(spec["tuning_seeds"]), rows * len(spec["evaluation_seeds"])
 
 
-def final_by(stamp: dt.datetime) -> tuple[int, int]:
+def final_by(stamp: dt.datetime) -> tuple[int, int, float]:
+    """Final tuning and evaluation records that ended by `stamp`, and their summed wall time (h)."""
     spec = yaml.safe_load(SPEC.read_text())
     tuning = evaluation = 0
+    seconds = 0.0
     for path in STUDY.glob("*/results.json"):
         record = json.loads(path.read_text())
         status = record.get("status")
@@ -47,12 +50,13 @@ def final_by(stamp: dt.datetime) -> tuple[int, int]:
             status == "finished" and record.get("steps", 0) >= spec["max_steps"])
         if not final or dt.datetime.fromisoformat(record["ended_at"]) > stamp:
             continue
+        seconds += float(record.get("wall_time_s") or 0.0)
         if record["seed"] in spec["tuning_seeds"]:
             tuning += 1
         else:
             assert record["seed"] in spec["evaluation_seeds"], path
             evaluation += 1
-    return tuning, evaluation
+    return tuning, evaluation, seconds / 3600
 
 
 def test_the_seeds_are_disjoint_and_the_grid_has_five_log_spaced_points() -> None:
@@ -70,11 +74,13 @@ def test_the_readme_status_is_the_records() -> None:
     text = (STUDY / "README.md").read_text()
     found = STATUS.findall(text)
     assert len(found) == 1, "one status line"
-    stamp, done, total, tuning, tuning_total, evaluation, evaluation_total = found[0]
+    stamp, done, total, tuning, tuning_total, evaluation, evaluation_total, hours = found[0]
     when = dt.datetime.fromisoformat(stamp).replace(tzinfo=dt.UTC)
     assert (int(tuning_total), int(evaluation_total)) == planned()
     assert int(total) == sum(planned())
-    assert (int(tuning), int(evaluation)) == final_by(when)
+    final_tuning, final_evaluation, final_hours = final_by(when)
+    assert (int(tuning), int(evaluation)) == (final_tuning, final_evaluation)
+    assert hours == f"{final_hours:.2f}"
     assert int(done) == int(tuning) + int(evaluation)
 
 

@@ -26,8 +26,9 @@ STATUS = re.compile(r"Status at [0-9-]+ [0-9:]+ UTC: \d+ of \d+ runs final[^\n]*
 PENDING = re.compile(r"pending: results/lag_scaling, \d+ of \d+ runs")
 
 
-def count() -> tuple[int, int, int, int, str]:
-    """(final tuning runs, final evaluation runs, planned tuning, planned evaluation, stamp)."""
+def count() -> tuple[int, int, int, int, str, float]:
+    """(final tuning runs, final evaluation runs, planned tuning, planned evaluation, stamp,
+    their summed `wall_time_s` in hours)."""
     from gatebench.study.plan import is_final
     from gatebench.study.spec import load_spec
 
@@ -40,6 +41,7 @@ def count() -> tuple[int, int, int, int, str]:
     planned_evaluation = rows * len(spec.evaluation_seeds)
     tuning = evaluation = 0
     ends = []
+    seconds = 0.0
     for record in sorted(STUDY.glob("*/results.json")):
         if not is_final(record.parent, spec.max_steps):
             continue
@@ -49,17 +51,18 @@ def count() -> tuple[int, int, int, int, str]:
         else:
             evaluation += 1
         ends.append(dt.datetime.fromisoformat(data["ended_at"]))
+        seconds += float(data.get("wall_time_s") or 0.0)
     stamp = max(ends) if ends else dt.datetime.now(dt.UTC).replace(microsecond=0)
     text = stamp.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S")
-    return tuning, evaluation, planned_tuning, planned_evaluation, text
+    return tuning, evaluation, planned_tuning, planned_evaluation, text, seconds / 3600
 
 
 def lines() -> tuple[str, str]:
-    tuning, evaluation, planned_tuning, planned_evaluation, stamp = count()
+    tuning, evaluation, planned_tuning, planned_evaluation, stamp, hours = count()
     done, planned = tuning + evaluation, planned_tuning + planned_evaluation
     status = (f"Status at {stamp} UTC: {done} of {planned} runs final (tuning {tuning} of "
-              f"{planned_tuning}, evaluation {evaluation} of {planned_evaluation}); "
-              "no answer yet.")  # fmt: skip
+              f"{planned_tuning}, evaluation {evaluation} of {planned_evaluation}; their summed "
+              f"wall_time_s {hours:.2f} h); no answer yet.")  # fmt: skip
     return status, f"pending: results/lag_scaling, {done} of {planned} runs"
 
 
