@@ -88,6 +88,7 @@ def test_budget_flags_a_plateau_stopped_arm_against_a_full_one() -> None:
     assert budget_text(cut, full).startswith("unequal: plateau stopped 2/3 vs 0/3")
     assert budget_text(full, full) == "equal"
     assert budget_text(solved, full) == "equal"  # solving early is the outcome, not a rule
+    assert not budget_text(cut, cut).startswith("unequal")  # the same share cut in both arms
 
 
 def test_probability_of_improvement_against_pairwise_counts() -> None:

@@ -85,6 +85,8 @@ def budget_text(a: pd.DataFrame, b: pd.DataFrame) -> str:
 
     pa, pb = count(a, "plateau"), count(b, "plateau")
     ma, mb = count(a, "max_steps"), count(b, "max_steps")
+    if pa and pb and pa * len(b) == pb * len(a):
+        return f"equal shares stopped by the plateau rule ({pa}/{len(a)} vs {pb}/{len(b)})"
     if (pa and mb) or (pb and ma):
         return (f"unequal: plateau stopped {pa}/{len(a)} vs {pb}/{len(b)} runs early while "
                 f"{ma}/{len(a)} vs {mb}/{len(b)} ran to max_steps")  # fmt: skip
@@ -192,7 +194,7 @@ def primary_markdown(rows: list[dict[str, object]]) -> str:
             + "; ".join(bimodal_rows)
             + ". The mean of such runs describes neither cluster; read the solved counts.\n"
         )
-    unequal = [str(r["comparison"]) for r in rows if r["budget"] != "equal"]
+    unequal = [str(r["comparison"]) for r in rows if str(r["budget"]).startswith("unequal")]
     if unequal:
         lines.append("**Unequal budgets** (the plateau rule stopped one arm early): "
                      + "; ".join(unequal) + ".\n")  # fmt: skip

@@ -102,7 +102,7 @@ def _budget_section(summary: pd.DataFrame, evaluation: pd.DataFrame) -> str:
         mine = _arm(evaluation, row.variant, row.task, int(row.length))
         ref = _arm(evaluation, row.reference, row.task, int(row.length))
         text = budget_text(mine, ref)
-        if text != "equal":
+        if text.startswith("unequal"):
             notes.append(f"{row.task}, T = {int(row.length)}: {row.variant} vs {row.reference}: "
                          f"{text}")  # fmt: skip
     lines = ["## Budget fairness\n"]
@@ -174,7 +174,8 @@ def _write(spec: Spec, records: RunRecords, tuning: pd.DataFrame, evaluation: pd
         _exploratory_family(summary),
         _budget_section(summary, evaluation) if not summary.empty else "",
     ]
-    in_force = criterion_in_force(evaluation) if not evaluation.empty else "-"
+    in_force = "; ".join(f"**{task}**: {criterion_in_force(group)}"
+                         for task, group in evaluation.groupby("task")) or "-"
     criteria = criteria_table(evaluation, records.curves) if not evaluation.empty \
         else pd.DataFrame()
     if not criteria.empty:

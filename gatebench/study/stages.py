@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from gatebench.study.plan import Job, Multirun, Resolved, is_final, job_dir
 from gatebench.study.spec import Spec
 
 JOB_LINE = re.compile(r"^gatebench: jobs \d+/\S+ done")
+POLL_S = 30.0  # also look for new final records this often
 
 
 @dataclass
@@ -51,6 +53,8 @@ class Stages:
         self.resolved = resolved
         self.say = say
         self.known_final: set[Path] = set()
+        self.lock = threading.Lock()
+        self.shown: dict[str, int] = {}  # the last done count printed per stage
 
     def final(self, jobs: list[Job]) -> list[bool]:
         """Whether each job holds a final record (a final record stays final: read once)."""
@@ -81,11 +85,16 @@ class Stages:
             if dry_run:
                 print(f"{name}: python {shown}")
                 continue
+            stop = threading.Event()
+            # jobs that end in other processes (submitit, SLURM) print nowhere here: poll too
+            poller = threading.Thread(target=self._poll, daemon=True,
+                                      args=(stop, name, jobs, done_before, started))  # fmt: skip
             with open(log_path, "a") as log:
                 log.write(f"\n### {name}: python {shown}\n")
                 log.flush()
                 process = subprocess.Popen(multirun.command, stdout=subprocess.PIPE,
                                            stderr=subprocess.STDOUT, text=True)  # fmt: skip
+                poller.start()
                 assert process.stdout is not None
                 for line in process.stdout:
                     log.write(line)
@@ -93,6 +102,8 @@ class Stages:
                         log.flush()
                         self._progress(name, jobs, done_before, started)
                 code = process.wait()
+            stop.set()
+            poller.join()
             if code != 0:
                 result.failures.append(f"{name}: a multirun exited {code} (see {log_path})")
         result.trained = sum(self.final(jobs)) - done_before
@@ -102,8 +113,17 @@ class Stages:
                                    f"{log_path}); re-run the study to resume them")
         return result
 
+    def _poll(self, stop: threading.Event, name: str, jobs: list[Job], before: int,
+              started: float) -> None:  # fmt: skip
+        while not stop.wait(POLL_S):
+            self._progress(name, jobs, before, started)
+
     def _progress(self, name: str, jobs: list[Job], before: int, started: float) -> None:
-        done = sum(self.final(jobs)) - before
+        with self.lock:
+            done = sum(self.final(jobs)) - before
+            if done == self.shown.get(name):
+                return
+            self.shown[name] = done
         todo = len(jobs) - before
         elapsed = time.time() - started
         eta = f", ETA {duration(elapsed / done * (todo - done))}" if done else ""
