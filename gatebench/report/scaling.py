@@ -332,13 +332,16 @@ def contrasts_markdown(contrasts: Sequence[Contrast]) -> str:
 
 def write_scaling(study_dir: str | Path, plots: bool = True,
                   primary: Sequence[tuple[str, str]] = (), task: str = "adding",
-                  hidden_size: int | None = None) -> Path:  # fmt: skip
+                  hidden_size: int | None = None,
+                  out_dir: str | Path | None = None) -> Path:  # fmt: skip
     """scaling.md (the primary family of exponent differences when `primary` names it, the
     exponent table, the KM medians) and scaling.png in `study_dir`, from its records on the
-    evaluation seeds only."""
+    evaluation seeds only; written to `out_dir` (default: the study directory)."""
     from gatebench.report.records import load_runs
 
     study_dir = Path(study_dir)
+    out_dir = Path(out_dir) if out_dir is not None else study_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
     seeds = evaluation_seeds(study_dir)
     frame = censored_frame(load_runs([study_dir]).runs, seeds)
     laws = fit_laws(frame)
@@ -354,9 +357,9 @@ def write_scaling(study_dir: str | Path, plots: bool = True,
     text += ["## Exponents (exploratory beyond the primary family)", "", laws_markdown(laws), "",
              "## Kaplan-Meier medians", "", km_markdown(table), ""]  # fmt: skip
     if plots and not frame.empty:
-        plot_scaling(frame, laws, table, study_dir / "scaling.png")
+        plot_scaling(frame, laws, table, out_dir / "scaling.png")
         text += ["![steps to solve against T](scaling.png)", ""]
-    out = study_dir / "scaling.md"
+    out = out_dir / "scaling.md"
     out.write_text("\n".join(text))
     return out
 
@@ -370,6 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="the pre-registered exponent differences, e.g. gru:lstm_fb1")
     parser.add_argument("--task", default="adding")
     parser.add_argument("--hidden", type=int, default=None, help="the width of the family")
+    parser.add_argument("--out", default=None, help="write here (default: the study dir)")
     args = parser.parse_args(argv)
     pairs = []
     for item in args.primary:
@@ -377,7 +381,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"--primary: {item!r}; expected CELL:AGAINST")
         pairs.append(tuple(item.split(":")))
     print(write_scaling(args.study_dir, plots=not args.no_plots, primary=pairs, task=args.task,
-                        hidden_size=args.hidden))  # fmt: skip
+                        hidden_size=args.hidden, out_dir=args.out))  # fmt: skip
     return 0
 
 
