@@ -81,12 +81,12 @@ def run(args: argparse.Namespace) -> int:
     jobs = tuning_jobs(spec, grid)
     stage("tune", jobs)
     loaded = records()
-    if loaded is None or failures:
-        for failure in failures:
-            say(f"FAILED: {failure}")
-        say("no tuning records to select from" if loaded is None else "stopped before selection")
+    if loaded is None:
+        say("no tuning records to select from")
         return 0 if args.dry_run else 1
     tuning = runs_of(loaded.runs, spec, jobs, resolved)
+    # a failed run (an exception: its record says so) is left out of the selection, as the
+    # report's rule does, and retried by the next invocation; a missing record stops here
     if len(tuning) < len(jobs):
         say(f"{len(jobs) - len(tuning)} tuning run(s) have no record: re-run to resume them"
             + (" (dry run: the evaluation stage follows their selection)" if args.dry_run else ""))
@@ -101,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         stage("tune-extended", jobs)
         loaded = records()
         tuning = runs_of(loaded.runs, spec, jobs, resolved) if loaded else tuning
-        if failures or len(tuning) < len(jobs):
+        if len(tuning) < len(jobs):
             say("the extended grid's tuning runs are incomplete: re-run to resume them")
             return 0 if args.dry_run else 1
         choice = choose(spec, grid, tuning, resolved)
@@ -120,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     from gatebench.study.report import write_study_report
 
     path = write_study_report(spec, loaded, tuning, evaluation, choice, grid, resolved, command,
-                              plots=not args.no_plots)  # fmt: skip
+                              plots=not args.no_plots, expected=len(final_jobs))  # fmt: skip
     say(f"report: {path}")
     missing = len(final_jobs) - len(evaluation)
     if missing:

@@ -129,18 +129,19 @@ def _exploratory_family(summary: pd.DataFrame) -> str:
 def write_study_report(spec: Spec, records: RunRecords, tuning: pd.DataFrame,
                        evaluation: pd.DataFrame, choice: Choice, grid: dict[str, list[Any]],
                        resolved: dict[tuple[str, str], Resolved], command: str,
-                       plots: bool = True) -> Path:  # fmt: skip
+                       plots: bool = True, expected: int | None = None) -> Path:  # fmt: skip
     """Write the report into `<dir>/report/`; returns report.md's path."""
     import warnings
 
     with warnings.catch_warnings():  # medians of all-NaN columns (e.g. no chance level)
         warnings.filterwarnings("ignore", "Mean of empty slice", RuntimeWarning)
-        return _write(spec, records, tuning, evaluation, choice, grid, resolved, command, plots)
+        return _write(spec, records, tuning, evaluation, choice, grid, resolved, command, plots,
+                      expected)  # fmt: skip
 
 
 def _write(spec: Spec, records: RunRecords, tuning: pd.DataFrame, evaluation: pd.DataFrame,
            choice: Choice, grid: dict[str, list[Any]], resolved: dict[tuple[str, str], Resolved],
-           command: str, plots: bool) -> Path:  # fmt: skip
+           command: str, plots: bool, expected: int | None) -> Path:  # fmt: skip
     out = spec.dir / "report"
     out.mkdir(parents=True, exist_ok=True)
     reference = spec.cell(spec.reference or spec.cells[0].name)
@@ -163,6 +164,9 @@ def _write(spec: Spec, records: RunRecords, tuning: pd.DataFrame, evaluation: pd
         f"Made by `{command}` on {made}: {len(evaluation)} evaluation run(s) (seeds {seeds}) "
         f"and {len(tuning)} tuning run(s) (seeds {', '.join(map(str, spec.tuning_seeds))}).\n",
         f"{spec.note.strip()}\n" if spec.note else "",
+        (f"**Incomplete: {expected - len(evaluation)} of {expected} evaluation runs have no "
+         "record yet; re-run the study to finish it.**\n")
+        if expected is not None and len(evaluation) < expected else "",
         primary_markdown(primary),
         _design(spec, grid, choice),
         "## Exploratory tables (evaluation seeds only)\n",
@@ -189,6 +193,14 @@ def _write(spec: Spec, records: RunRecords, tuning: pd.DataFrame, evaluation: pd
         improvement.to_csv(out / "improvement.csv", index=False)
         parts.append(improvement_markdown(improvement, profile_plot(evaluation, out)
                                           if plots else []))  # fmt: skip
+    if plots and not summary.empty:
+        from gatebench.report.plots import write_plots
+
+        curves = records.curves[records.curves["source"].isin(set(evaluation["source"]))]
+        pngs = [p for p in write_plots(summary, evaluation, curves, out) if p.suffix == ".png"]
+        if pngs:
+            parts.append("## Plots (evaluation seeds)\n\n"
+                         + "\n".join(f"![{p.stem}]({p.name})\n" for p in pngs))  # fmt: skip
     parts.append("# Tuning runs\n\nThe sections below read the tuning runs (seeds "
                  f"{', '.join(map(str, spec.tuning_seeds))}) only.\n")  # fmt: skip
     if choice.selection is not None:
