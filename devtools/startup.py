@@ -2,9 +2,10 @@
 
     python -m devtools.startup [--repeats 3] [--imports MODULE] [--importtime] [OVERRIDE ...]
 
-Runs ``python -m gatebench.train`` with one training step, no validation, test or diagnostics
-(so nearly all of its time is start-up: imports, Hydra, building the model and the Trainer, and
-the step itself) ``--repeats`` times, and prints each run's wall time and its CPU time (user +
+Runs ``python -m gatebench.train`` with one training step and no test (so nearly all of its
+time is start-up: imports, Hydra, building the model and the Trainer, the initial diagnostics and
+the step-0 validation every fresh run does; then the step itself and a last validation)
+``--repeats`` times, and prints each run's wall time and its CPU time (user +
 system, from the child's rusage). On a shared machine the wall time grows with the load and the
 CPU time much less: report both with the load. ``--imports`` adds modules the job imports first
 (``imports=[...]``), e.g. to measure what one module costs. ``--importtime`` also prints the
@@ -24,8 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-ONE_STEP = ("trainer.max_steps=1", "trainer.val_check_interval=1000", "test=false",
-            "diagnostics.enabled=false", "threads=1")
+ONE_STEP = ("trainer.max_steps=1", "test=false", "threads=1")
 
 
 def one_run(overrides: Sequence[str], importtime: bool) -> tuple[float, float, str]:
