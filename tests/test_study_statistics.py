@@ -133,3 +133,15 @@ def test_solved_criteria_from_the_curves() -> None:
     assert row["solved norm_mse"] == 2 and row["solved hs1997"] == 1
     assert row["within tol at last val (median)"] == pytest.approx(0.6)
     assert row["val sequences"] == 512
+
+
+def test_steps_endpoint_counts_unsolved_runs_at_the_budget() -> None:
+    a = _runs(["solved", "solved", "finished", "diverged", "failed"], [0.0] * 5)
+    a = a.assign(steps_to_solve=[250.0, 500.0, None, None, None],
+                 **{"config.trainer.max_steps": 2000})  # fmt: skip
+    b = _runs(["solved", "finished", "finished"], [0.0] * 3)
+    b = b.assign(steps_to_solve=[1500.0, None, None], **{"config.trainer.max_steps": 2000})
+    row = compare(a, b, "steps")
+    x, y = np.array([250.0, 500.0, 2000.0, 2000.0]), np.array([1500.0, 2000.0, 2000.0])
+    assert (row["mean_a"], row["mean_b"]) == (x.mean(), y.mean())  # the failed run is left out
+    assert row["p"] == pytest.approx(_brute_force(x, y), rel=1e-12)

@@ -7,6 +7,9 @@ A comparison is cell A against cell B on one (task, length) and one endpoint:
   one). Every split is enumerated while there are at most `EXACT_SPLITS` of them (10 vs 10 runs:
   C(20, 10) = 184756), else `MONTE_CARLO` random ones with a fixed seed.
 - `solved`: Boschloo's exact test on the solved counts (`statistics.solved_counts_p`).
+- `steps`: the same permutation test on steps to solve with every unsolved run at the step
+  budget (a restricted mean: censoring is administrative, at one budget, when no plateau rule
+  cuts runs).
 Holm's correction runs over this family only; every other comparison of the report is
 exploratory and corrected within its own family. Welch's t is shown as a secondary column;
 where a side's runs split into solved and unsolved (bimodal), a mean-based t says little and
@@ -34,6 +37,7 @@ from gatebench.report.statistics import (
     solved_counts_p,
     welch_p,
 )
+from gatebench.report.survival import BUDGET_COLUMN
 
 EXACT_SPLITS = 200_000
 MONTE_CARLO = 99_999
@@ -93,8 +97,21 @@ def budget_text(a: pd.DataFrame, b: pd.DataFrame) -> str:
     return "equal"
 
 
+def capped_steps(runs: pd.DataFrame) -> np.ndarray:
+    """Steps to solve with every unsolved run (finished or diverged) at the step budget: the
+    restricted mean of these is the mean time to solve within the budget (failed runs are not
+    outcomes). Exact when every unsolved run was censored at the common budget, i.e. no plateau
+    rule (the budget column says where a plateau rule cut runs)."""
+    runs = runs[runs["status"] != "failed"].sort_values("seed")
+    budget = pd.to_numeric(runs.get(BUDGET_COLUMN), errors="coerce").to_numpy(float)
+    solved = pd.to_numeric(runs.get("steps_to_solve"), errors="coerce").to_numpy(float)
+    return np.where(runs["status"].to_numpy() == "solved", solved, budget)
+
+
 def _values(runs: pd.DataFrame, endpoint: str) -> tuple[np.ndarray, str]:
     """The compared values of one arm: test values when every completed run has one."""
+    if endpoint == "steps":
+        return capped_steps(runs), "val"
     done = runs[runs["status"].isin(COMPLETED_STATUSES)].sort_values("seed")
     column, fallback = (("test_norm_loss", "norm_loss") if endpoint == "norm_loss"
                         else ("test_metric", "final_metric"))  # fmt: skip
@@ -108,7 +125,8 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, endpoint: str) -> dict[str, object
     """One comparison's numbers: both arms' values, the difference, the permutation and
     Boschloo p-values, Welch's p, the pre-registered p (`p`), bimodality and the budget."""
     metric = str(a["metric"].dropna().iloc[0]) if a["metric"].notna().any() else "norm_loss"
-    name = "norm_loss" if endpoint == "norm_loss" else metric.split("/")[-1]
+    name = {"norm_loss": "norm_loss", "steps": "steps to solve (unsolved = budget)"}.get(
+        endpoint, metric.split("/")[-1])
     x, split_a = _values(a, endpoint)
     y, split_b = _values(b, endpoint)
     split = split_a if split_a == split_b else "val"
@@ -118,7 +136,8 @@ def compare(a: pd.DataFrame, b: pd.DataFrame, endpoint: str) -> dict[str, object
     p_solved = solved_counts_p(solved[0], attempted[0], solved[1], attempted[1])
     x, y = finite(x), finite(y)
     row = {
-        "compared": f"{split}/{name}" if endpoint != "solved" else "solved runs",
+        "compared": ("solved runs" if endpoint == "solved" else name if endpoint == "steps"
+                     else f"{split}/{name}"),
         "n": f"{x.size} vs {y.size}",
         "mean_a": float(x.mean()) if x.size else math.nan,
         "mean_b": float(y.mean()) if y.size else math.nan,
@@ -162,7 +181,8 @@ def primary_markdown(rows: list[dict[str, object]]) -> str:
         "seeds only. `metric`/`norm_loss` endpoints: a permutation test on the difference of "
         "means (two-sided: the share of equally likely splits of the pooled runs whose "
         "|difference| is at least the observed one; every split enumerated up to "
-        f"{EXACT_SPLITS} splits). `solved`: Boschloo's exact test on the solved counts. "
+        f"{EXACT_SPLITS} splits); `steps`: the same test on steps to solve, each unsolved run "
+        "counted at the step budget. `solved`: Boschloo's exact test on the solved counts. "
         f"Holm's correction over this family only (m = {len(rows)}); * where the Holm p < "
         f"{ALPHA}. Welch's t is secondary and never the basis of a claim when runs are bimodal.\n",
     ]

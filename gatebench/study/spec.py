@@ -36,7 +36,7 @@ import yaml
 CONF = Path(__file__).resolve().parent.parent.parent / "conf"
 SELECTION_RULES = ("val_median",)
 SOLVED_CRITERIA = ("default", "hs1997")
-ENDPOINTS = ("metric", "norm_loss", "solved")
+ENDPOINTS = ("metric", "norm_loss", "solved", "steps")
 # Keys the study sets itself: a grid or an override must not set them.
 STUDY_KEYS = ("seed", "task.length", "variant", "task", "trainer.max_steps", "hydra.sweep.dir",
               "hydra.sweep.subdir")  # fmt: skip
