@@ -29,7 +29,7 @@ def test_the_resume_hint_reads_back_as_the_run_dir_for_any_name(tmp_path, name) 
     ("optimizer.lr", 10**400, "optimizer.lr=10000000000000000000...(401 characters) is invalid"),
     ("optimizer.lr", float("inf"), "optimizer.lr=inf is invalid: expected a number > 0"),
     ("optimizer.lr", 0.0, "optimizer.lr=0.0 is invalid: expected a number > 0"),
-])  # fmt: skip
+], ids=["seed", "lr-401-digits", "lr-inf", "lr-0"])  # fmt: skip
 def test_seeds_and_learning_rates_that_cannot_run_are_refused_in_one_line(
     tiny_config, key, value, message
 ) -> None:

@@ -131,12 +131,16 @@ def find_same_run(run_dir: Path, config: dict[str, Any]) -> Path | None:
     """In a sweep directory: the other job folder whose run has this job's `config`, when
     `run_dir` (this job's folder) holds no run of it. A job's identity is its config, not its
     number: a sweep re-run with its arguments in another order gives its jobs other numbers and
-    so other folders."""
+    so other folders. Only folders whose name holds the job's `run_name` (made of its variant,
+    task, length and seed) are read, so a sweep of N jobs reads a few records per job, not N."""
     own = _run_config(run_dir)
     if own is not None and first_difference(own, config) is None:
         return None
+    name = str(config.get("run_name") or "")
     for sibling in sorted(run_dir.parent.iterdir()):
         if sibling == run_dir or sibling.name.startswith(".") or not sibling.is_dir():
+            continue
+        if name not in sibling.name:
             continue
         found = _run_config(sibling)
         if found is not None and first_difference(found, config) is None:
