@@ -12,9 +12,9 @@ from variants.backends import BACKENDS, Engine, get_engine, register_backend
 
 @pytest.fixture
 def spied() -> dict[str, int]:
-    """Wrap the real `bptt` and `reference` backends to count their calls (their `supports`
-    kept as is)."""
-    calls = {"bptt": 0, "reference": 0}
+    """Wrap the real `native`, `bptt` and `reference` backends to count their calls (their
+    `supports` kept as is)."""
+    calls = {"native": 0, "bptt": 0, "reference": 0}
     originals = {name: BACKENDS[name] for name in calls}
 
     def spy(name):
@@ -36,26 +36,28 @@ def test_auto_on_cpu_names_the_engine_that_ran(spied) -> None:
     layer = variants.build("lstm", 3, 8, num_layers=2, bidirectional=True)
     assert layer.resolved_backend is None
     rng = torch.get_rng_state()
-    assert layer.planned_backend() == "bptt"
+    assert layer.planned_backend() == "native"  # auto on CPU at H <= 128
     assert torch.equal(rng, torch.get_rng_state())  # planning draws nothing
-    assert spied == {"bptt": 0, "reference": 0}
+    assert spied == {"native": 0, "bptt": 0, "reference": 0}
     layer(torch.randn(5, 2, 3))
-    assert layer.resolved_backend == "bptt" and spied == {"bptt": 4, "reference": 0}
+    assert layer.resolved_backend == "native"
+    assert spied == {"native": 4, "bptt": 0, "reference": 0}
 
 
-def test_recurrent_dropout_trains_on_reference_and_evaluates_on_bptt(spied) -> None:
+def test_recurrent_dropout_trains_on_reference_and_evaluates_on_native(spied) -> None:
     layer = variants.build("gru", 3, 8, recurrent_dropout=0.25)
     assert layer.planned_backend() == "reference"
     layer(torch.randn(5, 2, 3))
     assert layer.resolved_backend == "reference" and spied["reference"] == 1
     layer.eval()
-    assert layer.planned_backend() == "bptt"
+    assert layer.planned_backend() == "native"
     layer(torch.randn(5, 2, 3))
-    assert layer.resolved_backend == "bptt" and spied["bptt"] == 1
+    assert layer.resolved_backend == "native" and spied["native"] == 1
 
 
 def test_a_forced_backend_is_named_as_is(spied) -> None:
     layer = variants.build("lstm", 3, 8, backend="reference")
     assert layer.planned_backend() == "reference"
     layer(torch.randn(4, 1, 3))
-    assert layer.resolved_backend == "reference" and spied == {"bptt": 0, "reference": 1}
+    assert layer.resolved_backend == "reference"
+    assert spied == {"native": 0, "bptt": 0, "reference": 1}
