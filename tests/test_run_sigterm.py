@@ -129,3 +129,23 @@ def test_sigterm_stops_a_basic_launcher_multirun_naming_the_jobs_not_run_and_a_r
     records = [json.loads(p.read_text()) for p in sorted(sweep.glob("*/results.json"))]
     assert [(r["seed"], r["steps"]) for r in records] == [(0, 400), (1, 400), (2, 400)]
     assert [s["steps"] for s in records[0]["segments"]] == [[0, step], [step, 400]]
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_joblib_sweep_process_group_exits_143_recording_nothing(tmp_path) -> None:
+    """As SLURM signals a job: every process of the sweep (main and joblib workers) at once."""
+    sweep = tmp_path / "sweep"
+    args = [sys.executable, "-m", "gatebench.train", "-m", "hydra/launcher=local",
+            "hydra.launcher.n_jobs=2", *TINY, "trainer.max_steps=3000",
+            "trainer.val_check_interval=1000", "seed=0,1,2,3",
+            "++hydra.callbacks.report.plots=false", f"hydra.sweep.dir={sweep}"]  # fmt: skip
+    proc = subprocess.Popen(args, cwd=REPO, env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True)
+    while not any(map(_training, sweep.glob("*/metrics.csv"))) and proc.poll() is None:
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == exit_codes.TERMINATED, err[-3000:]
+    assert "stopped by SIGTERM" in err.strip().splitlines()[-1]
+    assert not list(sweep.glob("*/results.json"))  # no job says it finished
+    assert list(sweep.glob("*/checkpoints/last.ckpt"))  # the training job kept its step
