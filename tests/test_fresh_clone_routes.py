@@ -52,23 +52,26 @@ def _git_repo(root: Path) -> Path:
 def test_a_sweep_dir_holding_committed_files_is_refused_unless_allowed(tmp_path, monkeypatch):
     study = _git_repo(tmp_path / "clone")
     monkeypatch.delenv(ALLOW_ENV, raising=False)
-    with pytest.raises(ConfigError, match=r"^hydra\.sweep\.dir='.*study' holds 1 files committed"):
-        refuse_tracked(study)
+    with pytest.raises(ConfigError, match=r"^hydra\.sweep\.dir='.*study' \(the config's "
+                       r"default\) holds 1 files committed to git"):
+        refuse_tracked(study, ["seed=0,1"])
     refuse_tracked(tmp_path / "clone" / "results" / "new_study")  # nothing committed there
     refuse_tracked(tmp_path / "elsewhere")  # not a git work tree
+    refuse_tracked(study, [f"hydra.sweep.dir={study}"])  # named on purpose (a study's driver)
     monkeypatch.setenv(ALLOW_ENV, "1")
     refuse_tracked(study)  # regenerating a committed study on purpose
 
 
 @pytest.mark.slow
-def test_a_sweep_into_a_committed_study_exits_2_and_changes_no_tracked_file() -> None:
-    status = ["git", "status", "--porcelain", "--", "results/diagnostics_demo"]
+def test_an_experiment_defaulting_into_a_committed_study_exits_2_changing_nothing() -> None:
+    status = ["git", "status", "--porcelain", "--", "results/fair_quick"]
     before = subprocess.run(status, cwd=REPO, capture_output=True, text=True).stdout
     env = {k: v for k, v in ENV.items() if k != ALLOW_ENV}
-    result = subprocess.run([sys.executable, "-m", "gatebench.train", "experiment=diagnostics_demo",
-                             "hydra.sweep.dir=results/diagnostics_demo"], cwd=REPO, env=env,
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run([sys.executable, "-m", "gatebench.train", "experiment=fair_quick"],
+                            cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=300)  # fmt: skip
     assert result.returncode == exit_codes.CONFIG, result.stderr[-2000:]
     assert result.stderr.count("\n") == 1
-    assert result.stderr.startswith("gatebench: error: hydra.sweep.dir='results/diagnostics_demo'")
+    assert result.stderr.startswith("gatebench: error: hydra.sweep.dir='results/fair_quick' "
+                                    "(the config's default) holds")
     assert subprocess.run(status, cwd=REPO, capture_output=True, text=True).stdout == before

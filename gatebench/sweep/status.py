@@ -65,7 +65,8 @@ class SweepExitStatus(Callback):
         sweep_dir = OmegaConf.select(config, "hydra.sweep.dir", default=None)
         if sweep_dir:
             try:
-                refuse_tracked(sweep_dir)
+                given = OmegaConf.select(config, "hydra.overrides.task", default=None) or []
+                refuse_tracked(sweep_dir, [str(o) for o in given])
             except ConfigError as error:  # before Hydra writes anything into the sweep dir
                 sys.stderr.write(f"gatebench: error: {error}\n")
                 sys.exit(exit_codes.CONFIG)
