@@ -177,3 +177,22 @@ def test_a_study_stored_by_the_first_version_still_matches(tmp_path) -> None:
             "rnn", "gru", {"label": "rnn_small", "variant": "rnn",
                            "overrides": ["model.param_budget=300"], "tasks": {"adding": [10]}}],
             primary=RAW["primary"])))  # fmt: skip
+
+
+def test_steps_median_selects_the_setting_that_solves_soonest() -> None:
+    spec = parse_spec(_with(selection="steps_median"))
+    resolved = {(c.name, "adding"): Resolved(c.name, "adding", True) for c in spec.cells}
+    tuning = _tuning_frame({"gru": {0.001: [0.01, 0.01], 0.003: [0.02, 0.02],
+                                    0.01: [0.03, 0.5]}})  # fmt: skip
+    solved_at = {0.001: [900.0, 1100.0], 0.003: [300.0, 500.0], 0.01: [100.0, None]}
+    tuning = tuning.assign(
+        status=["solved" if s is not None else "finished" for v in solved_at.values() for s in v],
+        steps_to_solve=[s for v in solved_at.values() for s in v],
+        **{"config.trainer.max_steps": 2000},
+    )
+    choice = choose(spec, spec.grid, tuning, resolved)
+    # medians: 1000, 400, (100 + 2000) / 2 = 1050; the validation rule would pick 0.001
+    assert choice.setting[("gru", "adding", 20)] == (("optimizer.lr", 0.003),)
+    assert choice.selection is None and len(choice.table) == 1
+    assert choose(parse_spec(RAW), spec.grid, tuning, resolved).setting[
+        ("gru", "adding", 20)] == (("optimizer.lr", 0.001),)

@@ -74,8 +74,11 @@ def _design(spec: Spec, grid: dict[str, list[Any]], choice: Choice) -> str:
         f"{list(spec.evaluation_seeds)} (disjoint): the setting is selected on the tuning seeds' "
         "validation metric, and every table below holds the evaluation seeds only.",
         f"- Step budget {spec.max_steps} steps for every run; plateau rule {plateau}.",
-        f"- Selection rule `{spec.selection}`: per (cell, task, T) the setting with the best "
-        "median final validation metric over the tuning seeds (gatebench.report.selection).",
+        f"- Selection rule `{spec.selection}`: per (cell, task, T) the setting with "
+        + ("the best median final validation metric over the tuning seeds "
+           "(gatebench.report.selection)." if spec.selection == "val_median" else
+           "the smallest median steps to solve over the tuning seeds (unsolved = the budget; "
+           "ties: the validation metric)."),
         f"- Solved criterion: `{spec.solved}`.",
         f"- Selections on a grid edge: {len(choice.edges)} of {len(choice.setting)}.",
     ]
@@ -205,6 +208,12 @@ def _write(spec: Spec, records: RunRecords, tuning: pd.DataFrame, evaluation: pd
                  f"{', '.join(map(str, spec.tuning_seeds))}) only.\n")  # fmt: skip
     if choice.selection is not None:
         parts.append(selection_markdown(choice.selection))
+    elif choice.table is not None:
+        parts.append(
+            "## Hyperparameter selection\n\nRule `steps_median`: per (task, T, cell) the setting "
+            "whose tuning runs solve soonest (median steps to solve, an unsolved run counted at "
+            "the step budget), ties broken by the median final validation metric. Every cell was "
+            "given the same grid.\n\n" + choice.table.to_markdown(index=False) + "\n")
     if choice.edges:
         parts.append("Selections on a grid edge (" + EDGE + "):\n\n" + "\n".join(
             f"- {c}, {t}, T = {n}: {', '.join(e)}" for (c, t, n), e in sorted(choice.edges.items())

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from gatebench.report.selection import Selection, _value_text, select
@@ -30,7 +31,8 @@ class Choice:
 
     setting: dict[Key, tuple[tuple[str, Any], ...]]
     edges: dict[Key, list[str]] = field(default_factory=dict)
-    selection: Selection | None = None
+    selection: Selection | None = None  # the val_median rule's (gatebench.report.selection)
+    table: pd.DataFrame | None = None  # the steps_median rule's choices
 
 
 def runs_of(runs: pd.DataFrame, spec: Spec, jobs: list[Job],
@@ -55,8 +57,13 @@ def choose(spec: Spec, grid: dict[str, list[Any]], tuning: pd.DataFrame,
            resolved: dict[tuple[str, str], Resolved]) -> Choice:  # fmt: skip
     """Each (cell, task, length)'s setting from its tuning runs (the report's rule)."""
     axes = [f"config.{k}" for k, v in grid.items() if len(v) > 1]
-    selection = select(tuning, mode="val", over=axes) if axes else None
-    chosen_runs = selection.runs if selection is not None else tuning
+    table = None
+    if spec.selection == "steps_median" and axes:
+        selection = None
+        chosen_runs, table = fastest(tuning, axes)
+    else:
+        selection = select(tuning, mode="val", over=axes) if axes else None
+        chosen_runs = selection.runs if selection is not None else tuning
     back = {(r.label, r.task_name): (cell, task) for (cell, task), r in resolved.items()}
     setting: dict[Key, tuple[tuple[str, Any], ...]] = {}
     for (variant, task_name, length), group in chosen_runs.groupby(
@@ -69,7 +76,36 @@ def choose(spec: Spec, grid: dict[str, list[Any]], tuning: pd.DataFrame,
             for k, v in grid.items()
         )
     edges = {key: grid_edges(grid, chosen) for key, chosen in setting.items()}
-    return Choice(setting, {k: v for k, v in edges.items() if v}, selection)
+    return Choice(setting, {k: v for k, v in edges.items() if v}, selection, table)
+
+
+def fastest(tuning: pd.DataFrame, axes: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The `steps_median` rule: per (task, length, cell) the setting whose tuning runs solve
+    soonest (median steps to solve, an unsolved or diverged run counted at the step budget;
+    failed runs left out), ties broken by the median final validation metric, then by the
+    first setting in sorted order. Returns the chosen setting's runs and one row per group."""
+    from gatebench.report.primary import capped_steps
+
+    texts = tuning[axes].apply(lambda c: c.map(_value_text))
+    keyed = tuning.assign(_setting=texts.apply(lambda r: ", ".join(
+        f"{a.removeprefix('config.')}={v}" for a, v in zip(axes, r, strict=True)), axis=1))
+    kept, rows = [], []
+    for (task, length, variant), group in keyed.groupby(["task", "length", "variant"]):
+        sign = -1.0 if str(group["metric_mode"].dropna().iloc[0]) == "max" else 1.0
+        scores = {}
+        for name, runs in group.groupby("_setting", sort=True):
+            steps = capped_steps(runs)
+            done = runs[runs["status"].isin(("solved", "finished"))]
+            val = pd.to_numeric(done["final_metric"], errors="coerce").median()
+            scores[name] = (float(np.median(steps)) if steps.size else math.inf,
+                            sign * val if math.isfinite(val) else math.inf)
+        best = min(sorted(scores), key=lambda n: scores[n])
+        kept.append(group[group["_setting"] == best])
+        rows.append({"task": task, "T": int(length), "variant": variant, "selected": best,
+                     "median steps to solve (unsolved = budget)": scores[best][0],
+                     "settings tried": len(scores)})  # fmt: skip
+    chosen = pd.concat(kept, ignore_index=True).drop(columns="_setting")
+    return chosen, pd.DataFrame(rows)
 
 
 def _numeric(values: list[Any]) -> bool:

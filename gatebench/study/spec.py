@@ -34,7 +34,7 @@ from typing import Any
 import yaml
 
 CONF = Path(__file__).resolve().parent.parent.parent / "conf"
-SELECTION_RULES = ("val_median",)
+SELECTION_RULES = ("val_median", "steps_median")
 SOLVED_CRITERIA = ("default", "hs1997")
 ENDPOINTS = ("metric", "norm_loss", "solved", "steps")
 # Keys the study sets itself: a grid or an override must not set them.
