@@ -196,3 +196,14 @@ def test_steps_median_selects_the_setting_that_solves_soonest() -> None:
     assert choice.selection is None and len(choice.table) == 1
     assert choose(parse_spec(RAW), spec.grid, tuning, resolved).setting[
         ("gru", "adding", 20)] == (("optimizer.lr", 0.001),)
+
+
+def test_the_specs_in_docs_studies_md_are_valid() -> None:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "studies.md").read_text()
+    blocks = [b.split("```")[0] for b in text.split("```yaml")[1:]]
+    assert len(blocks) == 2
+    for block in blocks:
+        spec = parse_spec(yaml.safe_load(block), "docs/studies.md")
+        assert set(spec.tuning_seeds).isdisjoint(spec.evaluation_seeds)
