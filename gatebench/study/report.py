@@ -208,7 +208,7 @@ def _write(spec: Spec, records: RunRecords, tuning: pd.DataFrame, evaluation: pd
                  f"{', '.join(map(str, spec.tuning_seeds))}) only.\n")  # fmt: skip
     if choice.selection is not None:
         parts.append(selection_markdown(choice.selection))
-    elif choice.table is not None:
+    elif getattr(choice, "table", None) is not None:  # a Choice made before the rule existed
         parts.append(
             "## Hyperparameter selection\n\nRule `steps_median`: per (task, T, cell) the setting "
             "whose tuning runs solve soonest (median steps to solve, an unsolved run counted at "
