@@ -63,3 +63,14 @@ def test_the_committed_study_report_holds_the_evaluation_seeds_only() -> None:
     report = (STUDY / "report" / "report.md").read_text()
     assert report.split("\n## ")[1].startswith("Primary comparisons")
     assert "Not a pre-registration" in report
+
+
+def test_the_main_readme_quotes_the_evaluation_seeds_means() -> None:
+    """README: 'the GRU's copy recall is 0.76 and 0.77, not 0.83', '21 of 31 ... on an edge'."""
+    main = " ".join((REPO / "README.md").read_text().split())
+    at = {n: np.mean(_recall("gru", n, (2, 3, 4))) for n in (100, 200)}
+    pooled = {n: np.mean(_recall("gru", n, (0, 1, 2, 3, 4))) for n in (100, 200)}
+    assert (f"the GRU's copy recall is {at[100]:.2f} and {at[200]:.2f}, not "
+            f"{pooled[100]:.2f}") in main
+    assert f"{pooled[200]:.2f}" == f"{pooled[100]:.2f}"
+    assert "21 of 31 learning-rate selections sit on an edge of the grid" in main
