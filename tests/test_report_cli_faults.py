@@ -51,3 +51,25 @@ def test_ctrl_c_while_writing_leaves_the_previous_report_whole(tmp_path) -> None
         "whole); run the same command again"]
     assert (out / "report.md").read_text() == "the previous report\n"
     assert not list(out.glob(".report-*"))
+
+
+def test_staging_folders_of_dead_processes_are_removed_live_ones_kept(tmp_path) -> None:
+    import socket
+
+    from gatebench.report.records import load_runs
+    from gatebench.report.staging import write_report_whole
+
+    sweep, out = tmp_path / "sweep", tmp_path / "out"
+    write_fixture_sweep(sweep, variants=("lstm", "gru"), lengths=(10,), seeds=(0, 1))
+    host = socket.gethostname()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    killed = out / f".report-{host}-{dead}-ab.tmp"  # its process has exited
+    live = out / f".report-{host}-{os.getpid()}-cd.tmp"
+    for folder in (killed, live):
+        folder.mkdir(parents=True)
+        (folder / "runs.csv").write_text("half")
+    report = write_report_whole(load_runs([sweep]), out, plots=False)
+    assert not killed.exists() and live.is_dir()  # a live process may still be writing its own
+    assert report.files[0] == out / "report.md" and all(p.parent == out for p in report.files)
+    assert all(p.is_file() for p in report.files)
