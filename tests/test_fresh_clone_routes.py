@@ -64,14 +64,15 @@ def test_a_sweep_dir_holding_committed_files_is_refused_unless_allowed(tmp_path,
 
 @pytest.mark.slow
 def test_an_experiment_defaulting_into_a_committed_study_exits_2_changing_nothing() -> None:
-    status = ["git", "status", "--porcelain", "--", "results/fair_quick"]
+    status = ["git", "status", "--porcelain", "--", "results/reference_study"]
     before = subprocess.run(status, cwd=REPO, capture_output=True, text=True).stdout
     env = {k: v for k, v in ENV.items() if k != ALLOW_ENV}
-    result = subprocess.run([sys.executable, "-m", "gatebench.train", "experiment=fair_quick"],
+    result = subprocess.run([sys.executable, "-m", "gatebench.train",
+                             "experiment=reference_study"],
                             cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=300)  # fmt: skip
     assert result.returncode == exit_codes.CONFIG, result.stderr[-2000:]
     assert result.stderr.count("\n") == 1
-    assert result.stderr.startswith("gatebench: error: hydra.sweep.dir='results/fair_quick' "
+    assert result.stderr.startswith("gatebench: error: hydra.sweep.dir='results/reference_study' "
                                     "(the config's default) holds")
     assert subprocess.run(status, cwd=REPO, capture_output=True, text=True).stdout == before
