@@ -4,7 +4,8 @@
   fused kernels beat the first Triton kernel by 2.4-4.4x at H <= 128 (ANCHORS.md, H200); then
   `triton`; then `bptt`; then `reference`.
 - CPU: `native` (the `bptt` kernels with whole time loops in C) where H <= `CPU_NATIVE_MAX_HIDDEN`:
-  measured 0.4-0.9x of `bptt`'s time at H 16-128 and slower at H = 256 (issue 27,
+  measured 0.35-0.9x of `bptt`'s time at H 32-64 (B 32), 0.81-1.01x at H = 128 and 1.02-1.07x at
+  H = 256 with one thread, 0.58-0.73x at H 64-128 with two (issue 27,
   results/speed/step-budget-cpu-2core.md); then `bptt` (within 1.2x of torch's fused modules or
   faster, results/speed/cpu-2core.md), then `reference`.
 - Both: `scan` first for the cells that declare a diagonal-linear recurrence (minGRU, minLSTM;
