@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from gatebench.report import load_runs
-from gatebench.report.generalisation import generalisation_table
+from gatebench.report.generalisation import COLUMNS, generalisation_table, long_tests
 from gatebench.report.importance import importance_table
 from gatebench.report.selection import swept_keys
 from gatebench.report.sensitivity import sensitivity_table
@@ -83,6 +83,41 @@ def test_length_table_median_is_the_median_not_the_mean(tmp_path) -> None:
     assert row["median"] == pytest.approx(0.2)
     assert row["norm_loss_median"] == pytest.approx(6 * 0.2)
     assert (row["low"], row["high"], row["n_values"]) == pytest.approx((0.1, 5.0, 3))
+    assert row["n_runs"] == 3 and list(table.columns) == COLUMNS
+
+
+def test_length_table_rows_in_order_solved_runs_counted_text_values_dropped(tmp_path) -> None:
+    """Records read gru after lstm and L = 20 before L = 10: rows still sorted by variant,
+    then length. A solved run counts; a value that is not a number is no value; the trivial
+    baseline of a loss metric is loss / norm_loss; no task_params column: no chance level."""
+    records = []
+    for variant in ("lstm", "gru"):
+        for seed, status in enumerate(("finished", "solved")):
+            record = _record(variant, seed, 0.001, 0.1, 0.05)
+            record.update(status=status, metric="val/loss", final={"val/loss": 0.1})
+            record["tests"] = {
+                "20": {"test/loss": 0.4 + seed, "test/norm_loss": (0.4 + seed) / 2.0},
+                "10": {"test/loss": "n/a" if seed else 0.1, "test/norm_loss": 0.1},
+            }
+            records.append(record)
+    runs = _runs(tmp_path, records)
+    table = generalisation_table(runs)
+    assert list(zip(table["variant"], table["test_length"], strict=True)) == [
+        ("gru", 10), ("gru", 20), ("lstm", 10), ("lstm", 20)
+    ]
+    assert list(table["n_runs"]) == [2, 2, 2, 2]
+    assert list(table["n_values"]) == [1, 2, 1, 2]  # "n/a" is not a value
+    assert list(table["median"]) == pytest.approx([0.1, 0.9, 0.1, 0.9])
+    assert list(table["baseline"]) == pytest.approx([1.0, 2.0, 1.0, 2.0])  # loss / norm_loss
+    bare = generalisation_table(runs.drop(columns="task_params"))
+    assert bare["chance"].isna().all() and len(bare) == 4
+
+
+def test_without_test_blocks_the_length_frames_are_empty_with_their_columns(tmp_path) -> None:
+    runs = _runs(tmp_path, [_record("lstm", 0, 0.001, 0.1, None)])
+    assert list(long_tests(runs).columns) == ["_run", "test_length", "name", "value"]
+    assert long_tests(runs).empty
+    assert generalisation_table(runs).empty and list(generalisation_table(runs).columns) == COLUMNS
 
 
 def test_length_table_needs_two_tested_lengths_per_variant(tmp_path) -> None:
@@ -95,7 +130,8 @@ def test_length_table_needs_two_tested_lengths_per_variant(tmp_path) -> None:
         ("lstm", 10), ("lstm", 20)
     ]
     only_t = [_record("gru", s, 0.001, 0.1, 0.05, tests={10: 0.05}) for s in range(2)]
-    assert generalisation_table(_runs(tmp_path / "t", only_t)).empty
+    one_length = generalisation_table(_runs(tmp_path / "t", only_t))
+    assert one_length.empty and list(one_length.columns) == COLUMNS
 
 
 def test_importance_rows_only_for_variants_that_vary_two_keys(tmp_path) -> None:

@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+from matplotlib.image import imread
 from test_report_fair_edges import _record, _runs
 
 from gatebench.report.generalisation import generalisation_plots, generalisation_table
+from gatebench.report.plots import DPI, PANEL_SIZE
 
 BASELINE = {10: 0.2, 20: 0.25, 40: 0.5}  # a trivial baseline that grows with the length
 MSE = {"lstm": ((0.02, 0.1, 0.3), (0.04, 0.2, 0.5)), "gru": ((0.1, 0.2, 0.4), (0.1, 0.3, 0.4))}
@@ -60,17 +62,25 @@ def test_length_figure_draws_medians_baseline_norm_loss_and_the_training_length(
     files = generalisation_plots(table, tmp_path)
     assert files == [tmp_path / "length_adding_T10.png", tmp_path / "length_adding_T10.svg"]
     assert all(f.stat().st_size > 0 for f in files)
+    height, width, _ = imread(files[0]).shape  # two panels side by side at the report's DPI
+    assert (width, height) == (round(2 * PANEL_SIZE[0] * DPI), round(PANEL_SIZE[1] * DPI))
     assert len(drawn) == 2 and drawn[0] is drawn[1]
     left, right = drawn[0].axes
     lengths = list(BASELINE)
     bars = {container.get_label(): container for container in left.containers}
     assert set(bars) == set(MSE)
     for variant, runs in MSE.items():
-        line = bars[variant].lines[0]  # the errorbar's data line
+        line, _, (segments,) = bars[variant].lines  # the data line and the error bars
         np.testing.assert_allclose(_data(line.get_xdata()), lengths)
         np.testing.assert_allclose(_data(line.get_ydata()), np.median(runs, axis=0))
+        assert line.get_marker() == "o"
+        ends = np.asarray(segments.get_segments())  # (L, 2, 2): [x, min] to [x, max]
+        np.testing.assert_allclose(ends[:, :, 0], np.column_stack([lengths, lengths]))
+        np.testing.assert_allclose(ends[:, :, 1], np.column_stack([np.min(runs, axis=0),
+                                                                   np.max(runs, axis=0)]))
         norm = np.median(np.asarray(runs) / list(BASELINE.values()), axis=0)
         (norm_line,) = _lines(right, color=line.get_color())
+        np.testing.assert_allclose(_data(norm_line.get_xdata()), lengths)
         np.testing.assert_allclose(_data(norm_line.get_ydata()), norm)
     (baseline,) = _lines(left, label="trivial baseline")
     np.testing.assert_allclose(_data(baseline.get_xdata()), lengths)
@@ -97,7 +107,8 @@ def test_length_figure_of_an_accuracy_draws_the_chance_level(tmp_path, drawn) ->
         record = _record("lstm", seed, 0.001, 0.1, at_10)
         record.update(metric="val/acc", metric_mode="max", final={"val/acc": at_10},
                       task={"name": "temporal_order", "params": {"length": 10, "relevant": 2}})
-        record["tests"] = {"10": {"test/acc": at_10}, "20": {"test/acc": at_20}}
+        record["tests"] = {str(n): {"test/acc": acc, "test/loss": 1 - acc, "test/norm_loss": 0.5}
+                           for n, acc in ((10, at_10), (20, at_20))}  # fmt: skip
         records.append(record)
     generalisation_plots(generalisation_table(_runs(tmp_path, records)), tmp_path)
     left, _ = drawn[0].axes
