@@ -1,10 +1,11 @@
 """Dey & Salem 2017's GRU gate ablations GRU1, GRU2, GRU3 ("Gate-Variants of Gated Recurrent Unit
-(GRU) Neural Networks", MWSCAS; arXiv 1701.05923, eqs. 1-4 the GRU, eqs. 5-10 the variants):
-the gates drop their input term,
+(GRU) Neural Networks", MWSCAS; arXiv 1701.05923; the paper's text could not be read here, so
+its equation numbers are not cited: equation numbers not verified): the gates drop their input
+term,
 
-    GRU1:  z = s(U_z h_prev + b_z),  r = s(U_r h_prev + b_r)          (eqs. 5-6)
-    GRU2:  z = s(U_z h_prev),        r = s(U_r h_prev)                (eqs. 7-8)
-    GRU3:  z = s(b_z),               r = s(b_r)                       (eqs. 9-10)
+    GRU1:  z = s(U_z h_prev + b_z),  r = s(U_r h_prev + b_r)          (variant 1)
+    GRU2:  z = s(U_z h_prev),        r = s(U_r h_prev)                (variant 2)
+    GRU3:  z = s(b_z),               r = s(b_r)                       (variant 3)
 
 and keep the GRU's candidate and mix, in the paper's (Cho et al. 2014) reset-before form:
 
@@ -108,29 +109,32 @@ class GRUGateAblationCell(GRUChoCell):
 
 
 class GRU1Cell(GRUGateAblationCell):
-    """GRU1 (Dey & Salem 2017, eqs. 5-6): z, r = s(U h + b)."""
+    """GRU1 (Dey & Salem 2017, variant 1): z, r = s(U h + b)."""
 
     name = "gru1"
-    paper = "Dey & Salem 2017, Gate-Variants of GRU Neural Networks (eqs. 5-6)"
+    paper = ("Dey & Salem 2017, Gate-Variants of GRU Neural Networks (GRU1) "
+             "(equation numbers not verified)")
     paper_equations = ("z = s(U_z h + b_z); r = s(U_r h + b_r); n = tanh(W_n x + U_n (r * h) + "
                        "b_n); h = (1 - z) n + z h_prev")
 
 
 class GRU2Cell(GRUGateAblationCell):
-    """GRU2 (Dey & Salem 2017, eqs. 7-8): z, r = s(U h)."""
+    """GRU2 (Dey & Salem 2017, variant 2): z, r = s(U h)."""
 
     name = "gru2"
-    paper = "Dey & Salem 2017, Gate-Variants of GRU Neural Networks (eqs. 7-8)"
+    paper = ("Dey & Salem 2017, Gate-Variants of GRU Neural Networks (GRU2) "
+             "(equation numbers not verified)")
     paper_equations = ("z = s(U_z h); r = s(U_r h); n = tanh(W_n x + U_n (r * h) + b_n); h = (1 - "
                        "z) n + z h_prev")
     gate_bias = False
 
 
 class GRU3Cell(GRUGateAblationCell):
-    """GRU3 (Dey & Salem 2017, eqs. 9-10): z, r = s(b)."""
+    """GRU3 (Dey & Salem 2017, variant 3): z, r = s(b)."""
 
     name = "gru3"
-    paper = "Dey & Salem 2017, Gate-Variants of GRU Neural Networks (eqs. 9-10)"
+    paper = ("Dey & Salem 2017, Gate-Variants of GRU Neural Networks (GRU3) "
+             "(equation numbers not verified)")
     paper_equations = ("z = s(b_z); r = s(b_r); n = tanh(W_n x + U_n (r * h) + b_n); h = (1 - z) "
                        "n + z h_prev")
     gate_recurrent = False

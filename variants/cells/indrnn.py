@@ -1,7 +1,12 @@
 """IndRNN: the independently recurrent network (Li, Li, Cook, Zhu & Gao 2018, "Independently
 Recurrent Neural Network (IndRNN): Building A Longer and Deeper RNN", CVPR, arXiv 1803.04831):
 
-    h = relu(W x + u * h_prev + b)           (their eq. 2; * elementwise, u a vector)
+    h = relu(W x + u * h_prev + b)           (* elementwise, u a vector)
+
+Citations (checked for issue 28): the paper's own text could not be read here beyond its abstract
+and the opening of the journal version's introduction (where "(1)" is the usual RNN
+sigma(W x + U h + b)); the IndRNN's own equation number (believed to be 2) and the section of the
+constraint (3.1) are not checked against it (equation numbers not verified).
 
 Each unit sees only its own past, through one recurrent weight u_n. Parameters per layer:
 ``weight_ih`` (H, D), ``bias_ih`` (H,) and ``weight_diag_hh`` (H,), the vector u: H (D + 2) in
@@ -43,8 +48,8 @@ class IndRNNCell(Cell):
     """IndRNN (Li et al. 2018): h = act(W x + u * h_prev + b); see module docstring."""
 
     name = "indrnn"
-    paper = ("Li et al. 2018, Independently Recurrent Neural Network (IndRNN) (eq. 2, "
-             "Sec. 3.1)")
+    paper = ("Li et al. 2018, Independently Recurrent Neural Network (IndRNN) (Sec. 3.1) "
+             "(equation numbers not verified)")
     paper_equations = ("h = relu(W x + u * h_prev + b), u a vector with |u| <= 2^(1/T) (clipped "
                        "after each optimizer step)")
     blocks = ("h",)

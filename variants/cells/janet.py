@@ -1,5 +1,7 @@
 """JANET: the forget-gate-only LSTM (van der Westhuizen & Lasenby 2018, "The unreasonable
-effectiveness of the forget gate", arXiv 1804.04849, Sec. 3, the JANET equations):
+effectiveness of the forget gate", arXiv 1804.04849, Sec. 3, the JANET equations; the section
+is not checked against the paper's text, which could not be read here, and its equation numbers
+are not cited: equation numbers not verified):
 
     s  = U_f h_prev + W_f x + b_f
     c~ = tanh(U_c h_prev + W_c x + b_c)
@@ -7,11 +9,13 @@ effectiveness of the forget gate", arXiv 1804.04849, Sec. 3, the JANET equations
     h  = c
 
 beta = 1, a fixed constant (their choice; the option ``beta`` changes the constant, it is never
-learned: a learnable beta, as one public cell library has it, is not the paper's cell). Their
-forget bias is chrono-initialised, b_f = log(u), u ~ U[1, T_max - 1] (Tallec & Ollivier 2018):
-the preset conf/variant/janet.yaml sets ``bias_initializer: chrono`` with T_max = the task
-length, as conf/variant/lstm_chrono.yaml does for the LSTM; `variants.build("janet", ...)` alone
-keeps torch's bias init. Blocks f, c; b_ih + b_hh is the bias (torch's double-bias layout), so
+learned: a learnable beta, as one public cell library has it, is not the paper's cell; the first
+author confirms, JosvanderWesthuizen/janet issue 1, that their code's sigmoid(1 - s) is 1 -
+sigmoid(s - 1), that subtracting 1 worked best of the values tried, and that a revised arXiv version
+states it). Their forget bias is chrono-initialised, b_f = log(u), u ~ U[1, T_max - 1] (Tallec &
+Ollivier 2018): the preset conf/variant/janet.yaml sets ``bias_initializer: chrono`` with T_max =
+the task length, as conf/variant/lstm_chrono.yaml does for the LSTM; `variants.build("janet", ...)`
+alone keeps torch's bias init. Blocks f, c; b_ih + b_hh is the bias (torch's double-bias layout), so
 parameters per layer are 2 (H D + H^2 + 2 H). Backend `bptt`: `variants.backends.bptt.janet`.
 """
 
@@ -31,7 +35,7 @@ class JANETCell(Cell):
 
     name = "janet"
     paper = ("van der Westhuizen & Lasenby 2018, The unreasonable effectiveness of the forget "
-             "gate (Sec. 3)")
+             "gate (Sec. 3) (equation numbers not verified)")
     paper_equations = ("s = W_f x + U_f h + b_f; c = sigmoid(s) c_prev + (1 - sigmoid(s - beta)) "
                        "tanh(W_c x + U_c h + b_c); h = c; beta = 1 (fixed)")
     blocks = ("f", "c")

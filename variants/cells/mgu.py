@@ -1,6 +1,8 @@
 """MGU: the minimal gated unit (Zhou, Wu, Zhang & Zhou 2016, "Minimal Gated Unit for Recurrent
-Neural Networks", Int. J. Automation and Computing; arXiv 1603.09420, Sec. 3, Table 1 / eq. of
-the MGU):
+Neural Networks", Int. J. Automation and Computing; arXiv 1603.09420, Sec. 3; the paper's text
+could not be read here, so the section is not checked and equation numbers are not cited:
+equation numbers not verified. Its prose, as google/flax issue 4608 quotes it, says the same as
+the equations below: 1 - f keeps h_prev, f * h_prev enters h~, and f weights h~):
 
     f  = sigmoid(W_f x + U_f h_prev + b_f)
     h~ = tanh(W_h x + U_h (f * h_prev) + b_h)
@@ -28,7 +30,8 @@ class MGUCell(Cell):
     """Minimal gated unit (Zhou et al. 2016); see module docstring."""
 
     name = "mgu"
-    paper = "Zhou et al. 2016, Minimal Gated Unit for Recurrent Neural Networks (Sec. 3)"
+    paper = ("Zhou et al. 2016, Minimal Gated Unit for Recurrent Neural Networks (Sec. 3) "
+             "(equation numbers not verified)")
     paper_equations = ("f = sigmoid(W_f x + U_f h + b_f); n = tanh(W_h x + U_h (f * h) + b_h); h "
                        "= (1 - f) h_prev + f n")
     blocks = ("f", "n")

@@ -4,6 +4,12 @@ The gates see the input only, so the recurrence is diagonal-linear in h,
 ``h_t = a_t * h_{t-1} + b_t``, and a parallel scan over time can train it (`variants.backends.scan`;
 the reference engine runs the same step one t at a time).
 
+Citations (checked for issue 28): of the paper's own text only its opening could be read (abstract
+and table of contents: Sec. 3 is "Methodology"); the subsection and appendix numbers below are as
+third-party code cites them for arXiv v1 (lucidrains/minGRU-pytorch: g in App. B.3, the log-space
+minGRU in B.3.1; a minLSTM port: the normalisation in Sec. 3.2.3, minLSTM in 3.2.4), not checked
+against the paper, and its equation numbers are not cited (equation numbers not verified).
+
 minGRU (Sec. 3.1; the GRU with its gates' h-dependence dropped, Sec. 3.1.1, and tanh dropped from
 the candidate, Sec. 3.1.2)::
 
@@ -17,7 +23,7 @@ t, Sec. 3.2.3)::
     f'_t = f_t / (f_t + i_t),       i'_t = i_t / (f_t + i_t)
     h_t = f'_t * h_{t-1} + i'_t * h~_t                            (a = f', b = i' h~)
 
-``g`` is the activation of the paper's log-space version (Appendix B.3), the one they train:
+``g`` is the activation of the paper's log-space version (App. B.3 of v1), the one they train:
 g(v) = v + 0.5 for v >= 0, sigmoid(v) for v < 0 (continuous, positive, so h stays positive from a
 positive h_0). ``candidate_activation="identity"`` gives the linear candidate of Sec. 3.1.2 /
 3.2.2 instead (h~ = W_h x + b_h, the paper's non-log-space form); the scan serves both (it does
@@ -100,7 +106,8 @@ class MinGRUCell(MinimalCell):
     """minGRU (Feng et al. 2024, Sec. 3.1): z = s(W_z x), h = (1 - z) h_prev + z g(W_h x)."""
 
     name = "mingru"
-    paper = "Feng et al. 2024, Were RNNs All We Needed? (Sec. 3.1; g: App. B.3)"
+    paper = ("Feng et al. 2024, Were RNNs All We Needed? (Sec. 3.1; g: App. B.3 of v1) "
+             "(equation numbers not verified)")
     paper_equations = ("z = s(W_z x + b_z); h = (1 - z) h_prev + z g(W_h x + b_h); "
                        "g(v) = v + 0.5 (v >= 0), s(v) (v < 0)")
     blocks = ("z", "h")
@@ -126,7 +133,8 @@ class MinLSTMCell(MinimalCell):
     h = f' h_prev + i' g(W_h x)."""
 
     name = "minlstm"
-    paper = "Feng et al. 2024, Were RNNs All We Needed? (Sec. 3.2; g: App. B.3)"
+    paper = ("Feng et al. 2024, Were RNNs All We Needed? (Sec. 3.2; g: App. B.3 of v1) "
+             "(equation numbers not verified)")
     paper_equations = ("f = s(W_f x + b_f); i = s(W_i x + b_i); f' = f / (f + i); "
                        "i' = i / (f + i); h = f' h_prev + i' g(W_h x + b_h)")
     blocks = ("f", "i", "h")

@@ -15,6 +15,12 @@ The state is ``(h, c, n, m)`` (all four returned; a given state is taken as is, 
 with c_0, n_0 != 0). c and n are the paper's c and n scaled by exp(-m_t): h is the same for any m,
 m only keeps exp from overflowing.
 
+Citations (checked for issue 28): the paper's own text could not be read here beyond its abstract,
+so "Sec. 2.2" (the sLSTM) is not checked against it and its equation numbers are not cited
+(equation numbers not verified). A quotation of the paper's App. A.2 (kyegomez/xLSTM issue 2)
+says the sLSTM's hidden-state activation is the identity and the cell input's is tanh, as here
+(h = o c / n, z = tanh(z~)).
+
 Heads (``heads``, default 1): R is block-diagonal, one (4 dh x dh) block per head of
 dh = H / heads units, stored as the extra parameter ``weight_hh`` (4H, dh): rows in gate order
 i, f, z, o, within a gate head by head (for heads = 1 it is an ordinary (4H, H) recurrent
@@ -82,7 +88,8 @@ class SLSTMCell(Cell):
     """sLSTM with exponential input gate, stabiliser m and normaliser n (module docstring)."""
 
     name = "slstm"
-    paper = "Beck et al. 2024, xLSTM: Extended Long Short-Term Memory (Sec. 2.2)"
+    paper = ("Beck et al. 2024, xLSTM: Extended Long Short-Term Memory (Sec. 2.2; App. A.2) "
+             "(equation numbers not verified)")
     paper_equations = ("[i~, f~, z~, o~] = W x + R h_prev + b (R block-diagonal per head); "
                        "log f = log s(f~) (or f~); m = max(log f + m_prev, i~); "
                        "i' = exp(i~ - m); f' = exp(log f + m_prev - m); "

@@ -16,6 +16,12 @@ per unit, so the forget gates' activations at init are spread uniformly over (1/
 tanh is applied ONCE to the cell input u~, as the paper writes it; the one public PyTorch port
 (r0mainK/ur-lstm) applies it twice (tanh(tanh(u~))), which is not the paper's cell.
 Parameters per layer: 4 (H D + H^2 + 2 H) + H. Backend `bptt`: `variants.backends.bptt.urlstm`.
+
+Citations (checked for issue 28): the paper's own text could not be read here beyond its abstract,
+so the sections above are not checked against it and no equation number is cited
+(equation numbers not verified); a third-party summary reproduces the caption of their Fig. 1,
+where the effective gate g "is then used in place of f_t in the state update (5)", i.e. c's
+update is their eq. (5).
 """
 
 from __future__ import annotations
@@ -31,7 +37,7 @@ class URLSTMCell(Cell):
 
     name = "urlstm"
     paper = ("Gu et al. 2020, Improving the Gating Mechanism of Recurrent Neural Networks "
-             "(Sec. 3, App. A)")
+             "(Sec. 3, App. A) (equation numbers not verified)")
     paper_equations = ("f = sigmoid(f~ + b_f); r = sigmoid(r~ - b_f); g = r (1 - (1 - f)^2) + (1 "
                        "- r) f^2; c = g c_prev + (1 - g) tanh(u~); h = sigmoid(o~) tanh(c); b_f = "
                        "-log(1/u - 1), u ~ U[1/H, 1 - 1/H]")
