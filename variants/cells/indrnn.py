@@ -5,8 +5,8 @@ Recurrent Neural Network (IndRNN): Building A Longer and Deeper RNN", CVPR, arXi
 
 Citations (checked for issue 28): the paper's own text could not be read here beyond its abstract
 and the opening of the journal version's introduction (where "(1)" is the usual RNN
-sigma(W x + U h + b)); the IndRNN's own equation number (believed to be 2) and the section of the
-constraint (3.1) are not checked against it (equation numbers not verified).
+sigma(W x + U h + b)); the IndRNN's own equation number and the section of the constraint
+(3.1) are not checked against it (equation numbers not verified).
 
 Each unit sees only its own past, through one recurrent weight u_n. Parameters per layer:
 ``weight_ih`` (H, D), ``bias_ih`` (H,) and ``weight_diag_hh`` (H,), the vector u: H (D + 2) in
@@ -25,7 +25,10 @@ layer but the last u ~ U(0, u_max); the last layer u ~ U(2^(-1/T), u_max) when T
 units keep their input over the T steps), U(0, u_max) otherwise. ``identity`` sets u = 1 (the
 IRNN-like start), ``zeros`` u = 0; other initializers do not apply to a vector. The input weights
 keep the layer's ``kernel_initializer`` (the authors draw N(0, 0.001^2) for the adding problem).
-Options: ``nonlinearity`` relu (the paper's) or tanh.
+Options: ``nonlinearity`` relu (the paper's) or tanh. The bound and the u init above follow the
+authors' code for relu (README: U_bound = MAG^(1/T), MAG "2 or 10 or others", [-1, 1] for very
+long sequences); for tanh their adding.py uses U_bound = (MAG / 0.9^(T/10))^(1/T) and
+u ~ U(-U_bound, U_bound) in both layers, which this cell does not (tanh keeps the relu rule).
 Backend `bptt`: `variants.backends.bptt.indrnn`.
 """
 

@@ -10,13 +10,15 @@ are not cited: equation numbers not verified):
 
 beta = 1, a fixed constant (their choice; the option ``beta`` changes the constant, it is never
 learned: a learnable beta, as one public cell library has it, is not the paper's cell; the first
-author confirms, JosvanderWesthuizen/janet issue 1, that their code's sigmoid(1 - s) is 1 -
+author confirms, JosvanderWesthuizen/janet issue 1, that their code's sigmoid(1 - s)
+(aux_code/rnn_cells.py: new_c = c sigmoid(f) + sigmoid(1 - f) tanh(j), new_h = new_c) is 1 -
 sigmoid(s - 1), that subtracting 1 worked best of the values tried, and that a revised arXiv version
 states it). Their forget bias is chrono-initialised, b_f = log(u), u ~ U[1, T_max - 1] (Tallec &
-Ollivier 2018): the preset conf/variant/janet.yaml sets ``bias_initializer: chrono`` with T_max =
-the task length, as conf/variant/lstm_chrono.yaml does for the LSTM; `variants.build("janet", ...)`
-alone keeps torch's bias init. Blocks f, c; b_ih + b_hh is the bias (torch's double-bias layout), so
-parameters per layer are 2 (H D + H^2 + 2 H). Backend `bptt`: `variants.backends.bptt.janet`.
+Ollivier 2018; the authors' code draws u from U[1, T_max) instead): the preset
+conf/variant/janet.yaml sets ``bias_initializer: chrono`` with T_max = the task length, as
+conf/variant/lstm_chrono.yaml does for the LSTM; `variants.build("janet", ...)` alone keeps torch's
+bias init. Blocks f, c; b_ih + b_hh is the bias (torch's double-bias layout), so parameters per
+layer are 2 (H D + H^2 + 2 H). Backend `bptt`: `variants.backends.bptt.janet`.
 """
 
 from __future__ import annotations

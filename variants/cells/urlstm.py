@@ -13,8 +13,10 @@ b_f is one extra vector per layer and direction (``bias_forget``), shared by f a
 pseudo-code, beside the affine maps' own biases (torch's double-bias layout, initialised as
 torch does). Uniform gate initialisation (Sec. 3.1): b_f = -log(1/u - 1), u ~ U[1/H, 1 - 1/H]
 per unit, so the forget gates' activations at init are spread uniformly over (1/H, 1 - 1/H).
-tanh is applied ONCE to the cell input u~, as the paper writes it; the one public PyTorch port
-(r0mainK/ur-lstm) applies it twice (tanh(tanh(u~))), which is not the paper's cell.
+tanh is applied ONCE to the cell input u~, as the paper writes it; the public PyTorch port
+r0mainK/ur-lstm applied it twice (tanh(tanh(u~))) in its src/models/ur_lstm.py and in
+ur_lstm/ur_lstm.py at commit ce78715, which is not the paper's cell (a later stored version of
+ur_lstm/ur_lstm.py, commit 0fdd2e4, applies it once).
 Parameters per layer: 4 (H D + H^2 + 2 H) + H. Backend `bptt`: `variants.backends.bptt.urlstm`.
 
 Citations (checked for issue 28): the paper's own text could not be read here beyond its abstract,
