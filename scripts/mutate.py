@@ -94,7 +94,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ]),
     "importance": (["gatebench/report/importance.py"], [
         "tests/test_report_fair.py", "tests/test_report_fair_edges.py",
-        "tests/test_report_fair_markdown.py",
+        "tests/test_report_fair_markdown.py", "tests/test_report_importance_exact.py",
     ]),
     "param_budget": (["gatebench/config/param_budget.py"], [
         "tests/test_param_budget.py", "tests/test_param_budget_ties.py",

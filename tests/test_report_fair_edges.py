@@ -46,9 +46,9 @@ def _runs(tmp_path: Path, records: list[dict]):
     root = tmp_path / "sweep"
     root.mkdir(parents=True)
     (root / "multirun.yaml").write_text("hydra:\n  mode: MULTIRUN\n")
-    for i, record in enumerate(records):
-        (root / f"{i}").mkdir()
-        (root / f"{i}" / "results.json").write_text(json.dumps(record))
+    for i, record in enumerate(records):  # read back in this order
+        (root / f"{i:03d}").mkdir()
+        (root / f"{i:03d}" / "results.json").write_text(json.dumps(record))
     return load_runs([root]).runs
 
 
