@@ -1,4 +1,4 @@
-"""The compiled pointwise steps of the `bptt` LSTM and GRU kernels: csrc/bptt_steps.c.
+"""The compiled pointwise steps of the `bptt` LSTM, GRU and sLSTM kernels: csrc/bptt_steps.c.
 
 At small B*H a `bptt` step is dominated by per-op dispatch (a torch op costs a few microseconds
 whatever its size) and by torch's CPU tanh (~4 ns an element); one C call per step does the
@@ -31,7 +31,8 @@ from variants import native_cache
 from variants.backends import kernel_table
 
 SOURCE = Path(__file__).with_name("csrc") / "bptt_steps.c"
-HEADERS = (SOURCE.with_name("gemm_block.h"),)  # included by SOURCE: part of the cache key
+# included by SOURCE: part of the cache key (and of pyproject's package-data)
+HEADERS = (SOURCE.with_name("gemm_block.h"), SOURCE.with_name("slstm_step.h"))
 ENABLE_ENV = "GATEBENCH_NATIVE"  # "0": never use the compiled step
 SUFFIX = {torch.float32: "_f32", torch.float64: "_f64"}
 
@@ -139,6 +140,8 @@ def _library() -> ctypes.CDLL | None:
         "lstm_backward_step": [ctypes.POINTER(Spec)] + [pointer] * 8,
         "gru_forward_step": [i64] * 4 + [pointer] * 4,
         "gru_backward_step": [i64] * 4 + [pointer] * 5 + [i64] + [pointer] * 2,
+        "slstm_forward_step": [i64] * 4 + [pointer] * 10,
+        "slstm_backward_step": [i64] * 3 + [pointer] * 12,
         "lstm_forward_seq": [ctypes.POINTER(Spec), i64] + [pointer] * 5,
         "lstm_backward_seq": [ctypes.POINTER(Spec), i64] + [pointer] * 8,
         "gru_forward_seq": [i64] * 5 + [pointer] * 5,
@@ -169,7 +172,7 @@ def library() -> ctypes.CDLL | None:
 
 
 def steps_for(dtype: torch.dtype, cell: str = "lstm"):
-    """(forward, backward) C functions of `cell` ("lstm" or "gru") for `dtype`, or None
+    """(forward, backward) C functions of `cell` ("lstm", "gru" or "slstm") for `dtype`, or None
     (bfloat16, disabled, no compiler)."""
     if dtype not in SUFFIX or not enabled():
         return None
@@ -203,9 +206,9 @@ def sequence_unavailable(dtype: torch.dtype) -> str | None:
 
 
 def describe() -> str:
-    """One line for benchmark headers: which path the `bptt` LSTM/GRU kernels take on CPU."""
+    """One line for benchmark headers: which path the `bptt` LSTM/GRU/sLSTM kernels take on CPU."""
     if not enabled():
-        return f"bptt LSTM/GRU step: torch ops ({ENABLE_ENV}=0)"
+        return f"bptt LSTM/GRU/sLSTM step: torch ops ({ENABLE_ENV}=0)"
     if _library() is None:
-        return "bptt LSTM/GRU step: torch ops (no C compiler)"
-    return f"bptt LSTM/GRU step: compiled C ({' '.join(compile_flags())})"
+        return "bptt LSTM/GRU/sLSTM step: torch ops (no C compiler)"
+    return f"bptt LSTM/GRU/sLSTM step: compiled C ({' '.join(compile_flags())})"

@@ -16,16 +16,23 @@ which is autograd's chain through the reference step (the m path included, so gr
 with the reference engine to rounding). dR is one matmul over all steps, restricted to the head
 blocks. The factors that need no carried gradient (o / n, h / n, y o (1 - o), i' (1 - z^2)) are
 computed for all steps at once before the loop.
+
+On CPU in float32/float64 the pointwise part of each step (forward and backward) is one call of
+the compiled C step (`native`, csrc/slstm_step.h, the same math) when a C compiler is present;
+otherwise, or with GATEBENCH_NATIVE=0, the torch-op path below runs (both tested against the
+reference engine).
 """
 
 from __future__ import annotations
 
+import ctypes
 from typing import Any
 
 import torch
 from torch import Tensor
 from torch.nn.functional import logsigmoid
 
+from variants.backends.bptt import native as bptt_native
 from variants.cells.slstm import block_diagonal, head_blocks
 
 
@@ -57,6 +64,10 @@ class SLSTMKernel:
         rows = gates.view(steps, batch, 4, hidden).unbind(0)
         h_l, c_l, n_l, m_l = (t.unbind(0) for t in (hs, cs, ns, ms))
         sel_l = sel.unbind(0)
+        native = bptt_native.steps_for(xp.dtype, "slstm") \
+            if xp.device.type == "cpu" and xp.is_contiguous() else None
+        if native is not None:
+            return self._forward_native(native, xp, w_hh, dense, hs, cs, ns, ms, sel, d_logf)
         dlf_l = d_logf.unbind(0) if d_logf is not None else None
         m_f = xp.new_empty(batch, hidden)
         for t in range(steps):
@@ -86,7 +97,60 @@ class SLSTMKernel:
         final = tuple(s[steps].clone() for s in (hs, cs, ns, ms))
         return hs[1:], final, saved
 
+    def _forward_native(self, native, gates: Tensor, w_hh: Tensor, dense: Tensor, hs: Tensor,
+                        cs: Tensor, ns: Tensor, ms: Tensor, sel: Tensor, d_logf: Tensor | None):
+        """`forward` with the compiled step: per step one addmm_ and one C call."""
+        step = native[0]
+        steps, batch, gh = gates.shape
+        hidden = gh // 4
+        row, state = batch * gh * gates.element_size(), batch * hidden * hs.element_size()
+        g0, h0, c0, n0, m0, s0 = (t.data_ptr() for t in (gates, hs, cs, ns, ms, sel))
+        dlf0 = d_logf.data_ptr() if d_logf is not None else None
+        a_l, h_l, w_t = gates.unbind(0), hs.unbind(0), dense.t()
+        i64 = ctypes.c_int64
+        b_, h_, sig = i64(batch), i64(hidden), i64(int(self.sigmoid_forget))
+        for t in range(steps):
+            a_l[t].addmm_(h_l[t], w_t)
+            now, nxt = t * state, (t + 1) * state
+            step(b_, h_, sig, i64(int(t == 0)), g0 + t * row, c0 + now, n0 + now, m0 + now,
+                 c0 + nxt, n0 + nxt, m0 + nxt, h0 + nxt, s0 + now,
+                 dlf0 + now if dlf0 is not None else None)
+        saved = {"gates": gates, "hs": hs, "cs": cs, "ns": ns, "sel": sel, "d_logf": d_logf,
+                 "dense": dense, "w_hh": w_hh, "native_backward": native[1]}
+        final = tuple(s[steps].clone() for s in (hs, cs, ns, ms))
+        return hs[1:], final, saved
+
+    def _backward_native(self, step, saved: dict[str, Any], d_out: Tensor,
+                         d_final: tuple[Tensor, ...]):
+        """`backward` with the compiled step: per step one addmm and one C call."""
+        gates, hs, cs, ns, sel = (saved[k] for k in ("gates", "hs", "cs", "ns", "sel"))
+        dense, d_logf = saved["dense"], saved["d_logf"]
+        steps, batch, gh = gates.shape
+        hidden = gh // 4
+        d_a = gates  # overwritten step by step with d(pre-activation)
+        row, state = batch * gh * gates.element_size(), batch * hidden * hs.element_size()
+        g0, h0, c0, n0, s0 = (t.data_ptr() for t in (gates, hs, cs, ns, sel))
+        dlf0 = d_logf.data_ptr() if d_logf is not None else None
+        dh = torch.add(d_out[steps - 1], d_final[0])
+        dc, dn, dm = (d.clone(memory_format=torch.contiguous_format) for d in d_final[1:])
+        dh_ptr, dc_ptr, dn_ptr, dm_ptr = (t.data_ptr() for t in (dh, dc, dn, dm))
+        d_out_l, d_a_l = d_out.unbind(0), d_a.unbind(0)
+        i64 = ctypes.c_int64
+        b_, h_, sig = i64(batch), i64(hidden), i64(int(self.sigmoid_forget))
+        for t in range(steps - 1, -1, -1):
+            if t < steps - 1:
+                torch.addmm(d_out_l[t], d_a_l[t + 1], dense, out=dh)
+            now, nxt = t * state, (t + 1) * state
+            step(b_, h_, sig, g0 + t * row, c0 + now, c0 + nxt, n0 + now, n0 + nxt, h0 + nxt,
+                 s0 + now, dlf0 + now if dlf0 is not None else None, dh_ptr, dc_ptr, dn_ptr,
+                 dm_ptr)
+        d_dense = d_a.view(-1, gh).t() @ hs[:-1].reshape(-1, hidden)
+        d_state0 = (d_a[0] @ dense, dc, dn, dm)
+        return d_a, d_state0, (head_blocks(d_dense, self.heads),)
+
     def backward(self, saved: dict[str, Any], d_out: Tensor, d_final: tuple[Tensor, ...]):
+        if saved.get("native_backward") is not None:
+            return self._backward_native(saved["native_backward"], saved, d_out, d_final)
         gates, hs, cs, ns, sel = (saved[k] for k in ("gates", "hs", "cs", "ns", "sel"))
         dense, d_logf = saved["dense"], saved["d_logf"]
         steps, batch, gh = gates.shape

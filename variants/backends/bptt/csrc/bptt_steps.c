@@ -1,5 +1,5 @@
-/* Fused pointwise steps of gatebench's `bptt` backend (CPU): the configurable LSTM and the
- * reset-after GRU.
+/* Fused pointwise steps of gatebench's `bptt` backend (CPU): the configurable LSTM, the
+ * reset-after GRU and the sLSTM (slstm_step.h, included at the end).
  *
  * The recurrent matmuls stay in torch; one call here replaces the 6-10 torch ops of a forward
  * step and the 3-5 of a backward step (each a few microseconds of dispatch at small B*H), in one
@@ -426,3 +426,6 @@ void NAME(gemm_acc_test)(int64_t M, int64_t N, int64_t K, const REAL *A, int64_t
 
 /* 1 when the tiles use AVX2/FMA intrinsics, 0 for the portable tiles. */
 int64_t NAME(gemm_simd)(void) { return GEMM_SIMD; }
+
+/* ---- sLSTM (Beck et al. 2024): pointwise forward/backward of bptt/slstm.py's kernel ---- */
+#include "slstm_step.h"
