@@ -71,17 +71,16 @@ def test_shares_are_optunas_evaluator_with_64_trees_and_seed_0() -> None:
 
 
 def test_table_rows_hold_every_column(tmp_path) -> None:
-    """gru (written first) has 15 runs, one diverged and one solved; lstm exactly two usable
+    """gru has 15 runs, one diverged and one solved; lstm (written first) exactly two usable
     runs (the smallest sweep fANOVA is run on). Labelled settings count under their base."""
-    records = []
+    records = [_record("lstm", 0, 0.001, 0.2, None, hidden=8),
+               _record("lstm", 1, 0.01, 0.4, None, hidden=16)]  # fmt: skip
     for k, (lr, h, m) in enumerate(_frame().itertuples(index=False)):
         record = _record("gru", k, lr, m, None, hidden=h)
         record["status"] = "solved" if k == 3 else "finished"
         records.append(record)
     records.append(_record("gru", 99, 0.01, 0.5, None, hidden=16))
     records[-1].update(status="diverged", final={})
-    records += [_record("lstm", 0, 0.001, 0.2, None, hidden=8),
-                _record("lstm", 1, 0.01, 0.4, None, hidden=16)]  # fmt: skip
     runs = _runs(tmp_path, records)
     keys = swept_keys(runs)
     labelled = runs.assign(variant_base=runs["variant"], variant=runs["variant"] + " [x]")
@@ -99,3 +98,18 @@ def test_table_rows_hold_every_column(tmp_path) -> None:
     assert list(table["importance"][:2]) == [expected["optimizer.lr"],
                                              expected["variant.hidden_size"]]  # fmt: skip
     assert table["importance"][2:].notna().all()
+
+
+def test_a_text_key_varies_too_and_no_variant_with_two_keys_gives_an_empty_table(
+    tmp_path,
+) -> None:
+    records = [_record("gru", k, lr, 0.5, None) for k, lr in enumerate((0.001, 0.01, 0.001))]
+    records[2]["config"]["optimizer"]["name"] = "sgd"  # a swept key whose values are text
+    runs = _runs(tmp_path, records)
+    keys = swept_keys(runs)
+    assert keys == ["config.optimizer.lr", "config.optimizer.name"]
+    table = importance_table(runs, keys)
+    assert list(table["key"]) == ["optimizer.lr", "optimizer.name"]
+    assert table["importance"].isna().all()  # a constant metric has no variance to share
+    one_key = importance_table(runs, keys[:1])
+    assert one_key.empty and list(one_key.columns) == COLUMNS
