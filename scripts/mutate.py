@@ -86,7 +86,7 @@ MODULES: dict[str, tuple[list[str], list[str]]] = {
     ]),
     "sensitivity": (["gatebench/report/sensitivity.py"], [
         "tests/test_report_fair.py", "tests/test_report_fair_edges.py",
-        "tests/test_report_fair_markdown.py",
+        "tests/test_report_fair_markdown.py", "tests/test_report_sensitivity_exact.py",
     ]),
     "generalisation": (["gatebench/report/generalisation.py"], [
         "tests/test_report_fair.py", "tests/test_report_fair_edges.py",
