@@ -72,6 +72,14 @@ def test_sensitivity_markdown_cells(tmp_path) -> None:
     assert rows[2] == ["variant", "8", "16"]
     assert rows[3][0] == "lstm" and rows[3][2] == "0.7 [0.7, 0.7] (d 2)"
     assert sensitivity_markdown(sensitivity_table(runs.iloc[:0], []), []) == ""
+    lr_only = sensitivity_table(runs, ["config.optimizer.lr"])
+    files = [Path("out/sensitivity_adding_T10_optimizer-lr.png"),
+             Path("out/sensitivity_adding_T10_optimizer-lr.svg")]  # fmt: skip
+    text = sensitivity_markdown(lr_only, files)
+    assert "\n### adding, T = 10: `val/mse` against `optimizer.lr`\n" in text  # nothing pooled
+    assert text.endswith("\n![sensitivity_adding_T10_optimizer-lr]"
+                         "(sensitivity_adding_T10_optimizer-lr.png)\n")  # fmt: skip
+    assert ".svg" not in text
 
 
 def test_importance_markdown_cells() -> None:

@@ -138,3 +138,34 @@ def test_figures_of_a_text_key_and_of_a_narrow_numeric_one(tmp_path, drawn) -> N
     assert ax.get_xscale() == "linear"
     np.testing.assert_allclose(_data(ax.containers[0].lines[0].get_xdata()), [8, 16])
     assert not math.isnan(float(table["chance"].iloc[0]))
+
+
+def test_solved_runs_count_labelled_settings_pool_only_what_varies(tmp_path) -> None:
+    """A solved run without a test value makes the table compare validation values; its value
+    counts. Labelled settings (`variant_base`) count under their base; a key passed but not
+    swept is not 'pooled over'; a loss metric's baseline is the records'."""
+    records = []
+    for k, (lr, hidden, val) in enumerate(((0.001, 8, 0.3), (0.01, 16, 0.1), (0.01, 8, 0.2))):
+        record = _record("lstm", k, lr, val, None if k == 0 else val + 1.0, hidden=hidden)
+        record.update(metric="val/loss", final={"val/loss": val})
+        record["test"] = {} if k == 0 else {"test/loss": val + 1.0}
+        record["status"] = "solved" if k == 0 else "finished"
+        records.append(record)
+    runs = _runs(tmp_path, records)
+    runs = runs.assign(variant_base=runs["variant"], variant=runs["variant"] + " [x]")
+    keys = ["config.optimizer.lr", "config.variant.hidden_size", "config.task.name"]
+    table = sensitivity_table(runs, keys)
+    lr = table[table["key"] == "optimizer.lr"]
+    assert set(lr["variant"]) == {"lstm"} and set(lr["metric"]) == {"val/loss"}
+    assert list(lr["n_values"]) == [1, 2] and list(lr["median"]) == pytest.approx([0.3, 0.15])
+    assert set(lr["pooled_over"]) == {"variant.hidden_size"}
+    assert list(lr["baseline"]) == pytest.approx([1 / 6, 1 / 6])
+    assert sensitivity_table(runs, ["config.task.name"]).columns.tolist() == COLUMNS
+
+
+def test_a_sweep_exactly_one_decade_wide_is_drawn_on_a_log_axis(tmp_path, drawn) -> None:
+    records = [_record("lstm", k, lr, 0.1 * (k + 1), None)
+               for k, lr in enumerate((0.001, 0.003, 0.01))]  # fmt: skip
+    runs = _runs(tmp_path, records)
+    sensitivity_plots(sensitivity_table(runs, ["config.optimizer.lr"]), tmp_path)
+    assert drawn[0].axes[0].get_xscale() == "log"
