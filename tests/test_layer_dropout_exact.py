@@ -92,3 +92,29 @@ def test_each_layer_and_direction_draws_its_own_recurrent_mask() -> None:
         backward = _lstm(first, layer, 3, masks[3], reverse=True)
     torch.testing.assert_close(output, torch.cat([forward, backward], dim=2), atol=1e-12, rtol=0)
     torch.testing.assert_close(h_n[3], backward[0], atol=1e-12, rtol=0)
+
+
+def test_inter_layer_dropout_without_a_generator_is_torchs_dropout_at_p() -> None:
+    """No generator: the mask is torch.nn.functional.dropout's at p = 0.2 on the global RNG,
+    drawn once between the layers (the hand-composed forward draws the same numbers)."""
+    layer = variants.build("lstm", INPUT, HIDDEN, num_layers=2, dropout=0.2, dtype=DT,
+                           backend="reference")
+    x = torch.randn(STEPS, BATCH, INPUT, dtype=DT, generator=torch.Generator().manual_seed(8))
+    torch.manual_seed(21)
+    output, _ = layer.train()(x)
+    torch.manual_seed(21)
+    with torch.no_grad():
+        expected = _lstm(torch.nn.functional.dropout(_lstm(x, layer, 0), 0.2), layer, 1)
+    torch.testing.assert_close(output, expected, atol=1e-12, rtol=0)
+
+
+def test_inter_layer_dropout_at_p_1_drops_everything() -> None:
+    """dropout=1: the second layer reads zeros (with or without a generator)."""
+    for generator in (torch.Generator().manual_seed(2), None):
+        layer = variants.build("lstm", INPUT, HIDDEN, num_layers=2, dropout=1.0, dtype=DT,
+                               backend="reference", generator=generator)
+        x = torch.randn(STEPS, BATCH, INPUT, dtype=DT)
+        output, _ = layer.train()(x)
+        with torch.no_grad():
+            expected = _lstm(torch.zeros(STEPS, BATCH, HIDDEN, dtype=DT), layer, 1)
+        torch.testing.assert_close(output, expected, atol=1e-12, rtol=0)
