@@ -39,6 +39,7 @@ clean:
 mutate: setup
 	nice -n 10 $(PY) scripts/mutate.py --jobs $(or $(JOBS),1) $(MODULES)
 
-# The hand-made bugs of issue 17, each applied once in a scratch copy: every one must be caught.
+# The hand-made bugs of issues 17 and 25 (27), each applied once in a scratch copy: every one must
+# be caught.
 break-each: setup
 	$(PY) scripts/break_each.py
