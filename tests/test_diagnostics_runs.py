@@ -134,8 +134,8 @@ def test_wandb_gets_the_scalars_at_each_snapshot_and_the_figure(tiny_config, tmp
     from test_train_wandb import read_wandb_records
 
     run_dir = tmp_path / "wb"
-    record = train(tiny_config(*ADDING, "variant=gru", "logger=wandb", "diagnostics.every=10",
-                               run_dir=run_dir))
+    record = train(tiny_config(*ADDING, "variant=gru", "logger=wandb", "logger.wandb.mode=offline",
+                               "diagnostics.every=10", run_dir=run_dir))
     (log,) = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
     history = [
         {".".join(item.nested_key) if item.nested_key else item.key: item.value_json
