@@ -7,49 +7,22 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from fixtures.study_runner import first_run, run_study, tiny_spec
 
 pytestmark = pytest.mark.slow
 
-SPEC = {
-    "name": "e2e",
-    "overrides": ["variant.hidden_size=8", "data.batch_size=8", "data.val_size=16",
-                  "data.test_size=16", "trainer.val_check_interval=10", "diagnostics.enabled=false",
-                  "threads=1"],
-    "cells": ["rnn", "gru"],
-    "tasks": {"adding": [5]},
-    "grid": {"optimizer.lr": [0.01, 0.03]},
-    "tuning_seeds": [0],
-    "evaluation_seeds": [1, 2, 3],
-    "max_steps": 20,
-    "reference": "rnn",
-    "primary": [{"cell": "gru", "against": "rnn", "task": "adding", "length": 5,
-                 "endpoint": "norm_loss"}],
-}  # fmt: skip
-
-
-def _study(spec_path: Path, directory: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "gatebench.study", str(spec_path), "--dir", str(directory),
-         "--no-plots"], capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+SPEC = tiny_spec("e2e", [0.01, 0.03], [1, 2, 3])
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    root = tmp_path_factory.mktemp("study")
-    spec_path = root / "e2e.yaml"
-    spec_path.write_text(yaml.safe_dump(SPEC))
-    first = _study(spec_path, root / "e2e")
-    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
-    return root / "e2e", spec_path, first
+    return first_run(tmp_path_factory.mktemp("study"), SPEC)
 
 
 def _records(directory: Path) -> list[dict]:
@@ -133,14 +106,14 @@ def test_tables_hold_the_evaluation_seeds_only_and_flag_edges(study) -> None:
 def test_second_run_trains_nothing_and_a_changed_spec_is_refused(study, tmp_path) -> None:
     directory, spec_path, _ = study
     stamps = {p: p.stat().st_mtime_ns for p in directory.glob("*/results.json")}
-    again = _study(spec_path, directory)
+    again = run_study(spec_path, directory)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "tune: 4/4 jobs already final: nothing to do" in again.stdout
     assert "evaluate: 6/6 jobs already final: nothing to do" in again.stdout
     assert {p: p.stat().st_mtime_ns for p in directory.glob("*/results.json")} == stamps
     changed = tmp_path / "changed.yaml"
     changed.write_text(yaml.safe_dump({**SPEC, "grid": {"optimizer.lr": [0.01, 0.1]}}))
-    refused = _study(changed, directory)
+    refused = run_study(changed, directory)
     assert refused.returncode == 2
     lines = refused.stderr.strip().splitlines()
     assert len(lines) == 1 and "grid.optimizer.lr[1] differs" in lines[0]

@@ -7,49 +7,21 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
+from fixtures.study_runner import first_run, run_study, tiny_spec
 
 EVALUATION = (1, 2, 3)
-SPEC = {
-    "name": "quick",
-    "overrides": ["variant.hidden_size=8", "data.batch_size=8", "data.val_size=16",
-                  "data.test_size=16", "trainer.val_check_interval=10",
-                  "diagnostics.enabled=false", "threads=1"],
-    "cells": ["rnn", "gru"],
-    "tasks": {"adding": [5]},
-    "grid": {"optimizer.lr": [0.03]},
-    "tuning_seeds": [0],
-    "evaluation_seeds": list(EVALUATION),
-    "max_steps": 20,
-    "reference": "rnn",
-    "primary": [{"cell": "gru", "against": "rnn", "task": "adding", "length": 5,
-                 "endpoint": "norm_loss"}],
-}  # fmt: skip
-
-
-def _study(spec_path: Path, directory: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "gatebench.study", str(spec_path), "--dir", str(directory),
-         "--no-plots"], capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+SPEC = tiny_spec("quick", [0.03], list(EVALUATION))
 
 
 @pytest.fixture(scope="module")
 def study(tmp_path_factory):
-    root = tmp_path_factory.mktemp("quick")
-    spec_path = root / "quick.yaml"
-    spec_path.write_text(yaml.safe_dump(SPEC))
-    first = _study(spec_path, root / "quick")
-    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-3000:]
-    records = [json.loads(p.read_text()) for p in (root / "quick").glob("*/results.json")]
-    return root / "quick", spec_path, first, records
+    directory, spec_path, first = first_run(tmp_path_factory.mktemp("quick"), SPEC)
+    records = [json.loads(p.read_text()) for p in directory.glob("*/results.json")]
+    return directory, spec_path, first, records
 
 
 def test_the_report_opens_with_the_primary_family_with_its_exact_p(study) -> None:
@@ -91,7 +63,7 @@ def test_tables_hold_the_evaluation_seeds_only(study) -> None:
 def test_a_second_run_trains_nothing(study) -> None:
     directory, spec_path, _, _ = study
     stamps = {p: p.stat().st_mtime_ns for p in directory.glob("*/results.json")}
-    again = _study(spec_path, directory)
+    again = run_study(spec_path, directory)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "tune: 2/2 jobs already final: nothing to do" in again.stdout
     assert "evaluate: 6/6 jobs already final: nothing to do" in again.stdout
