@@ -3,7 +3,8 @@
     python scripts/headline_figure.py      # -> docs/img/headline_adding.png
 
 The report's own `metric_vs_length` plot (every seed a dot, the mean with its interval, the
-trivial baseline dashed) for the RNN, the LSTM, CIFG and the GRU on the adding problem.
+trivial baseline dashed) for the RNN, the LSTM, CIFG and the GRU on the adding problem, on the
+evaluation seeds only (2-4; seeds 0 and 1 chose the learning rate).
 """
 
 from __future__ import annotations
@@ -16,12 +17,14 @@ from gatebench.report.selection import select
 
 REPO = Path(__file__).resolve().parent.parent
 CELLS = ("rnn", "lstm", "cifg", "gru")
+EVALUATION_SEEDS = (2, 3, 4)  # seeds 0 and 1 tuned the learning rate
 
 
 def main() -> Path:
     runs = load_runs([REPO / "results" / "reference_study"]).runs
     runs = runs[(runs["task"] == "adding") & runs["variant"].isin(CELLS)]
     chosen = select(runs, "val", []).runs
+    chosen = chosen[chosen["seed"].isin(EVALUATION_SEEDS)]  # not the seeds that chose the rate
     summary = summarize(chosen, reference="lstm")
     fig = metric_vs_length(summary, "adding", chosen)
     out = REPO / "docs" / "img" / "headline_adding.png"
