@@ -123,6 +123,10 @@ def diagnostics_callbacks(cfg: Any, task: Any) -> list[GateDiagnostics]:
     diag = cfg.get("diagnostics") or {}
     if not diag.get("enabled", False):
         return []
+    if (cfg.get("variant") or {}).get("go_backwards", False):
+        log.warning("diagnostics off for this run: a go_backwards layer reads time backwards, and "
+                    "the task's marked positions (in time order) would point at the wrong steps")
+        return []
     return [GateDiagnostics(task, cfg.run_dir, diag.get("every"), diag.get("batch_size", 64))]
 
 

@@ -32,6 +32,10 @@ def trace_layer(layer: RecurrentLayer, run: Callable[[], Tensor]) -> LayerTrace:
     The layer runs on the reference engine for this call (its backend is restored after), in
     whatever train/eval mode it is in; weights' ``.grad`` are not touched.
     """
+    if layer.go_backwards:
+        raise ValueError("diagnostics: a go_backwards layer is not traced (it reads time "
+                         "backwards; the task's marked positions, in time order, would point at "
+                         "the wrong steps); accepted: go_backwards=False")
     cell = layer.cell
     backend, layer.backend = layer.backend, "reference"
     try:
