@@ -155,3 +155,21 @@ def test_the_pre_registered_contrast_of_two_exponents() -> None:
     small, large = sorted([gru_lstm.p, cifg_lstm.p])
     assert min(gru_lstm.holm_p, cifg_lstm.holm_p) == pytest.approx(min(1, 2 * small))
     assert max(gru_lstm.holm_p, cifg_lstm.holm_p) == pytest.approx(max(min(1, 2 * small), large))
+
+
+def test_the_primary_family_on_common_lags_only() -> None:
+    """A cell whose learning time is flat below T = 100 and grows as T^1.5 above it: fitted on
+    every lag its exponent is biased low against a pure T^1.5 cell; on 100-400 they agree."""
+    kinked = records(exponent=B, seeds=40, budget=10**6, seed=8, variant="gru")
+    at_100 = kinked["length"] == 100
+    flat = kinked["length"] == 50
+    kinked.loc[flat, "steps_to_solve"] = kinked.loc[at_100, "steps_to_solve"].to_numpy()
+    kinked.loc[flat, "steps"] = kinked.loc[at_100, "steps"].to_numpy()
+    pure = records(exponent=B, seeds=40, budget=10**6, seed=9, variant="lstm")
+    frame = scaling.censored_frame(pd.concat([kinked, pure]))
+    (everywhere,) = scaling.primary_family(frame, [("gru", "lstm")], "adding", 32)
+    (common,) = scaling.primary_family(frame, [("gru", "lstm")], "adding", 32, [100, 200, 400])
+    assert everywhere.high < 0  # the flat stretch pulls the exponent down
+    assert common.low < 0 < common.high
+    with pytest.raises(ValueError, match=r"--lags: \[800\] not among the study's lags"):
+        scaling.primary_family(frame, [("gru", "lstm")], "adding", 32, [400, 800])

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -190,6 +191,21 @@ def compare_exponents(laws: Sequence[Law], pairs: Sequence[tuple[str, str]], tas
             for (c, a, d, lo, hi, p), h in zip(rows, adjusted, strict=True)]  # fmt: skip
 
 
+def primary_family(frame: pd.DataFrame, pairs: Sequence[tuple[str, str]], task: str,
+                   hidden_size: int | None = None,
+                   lags: Sequence[int] | None = None) -> list[Contrast]:  # fmt: skip
+    """`compare_exponents` on laws fitted to a `censored_frame`, on the lags `lags` only when
+    given (so that no difference compares exponents fitted over two ranges of T); a lag the
+    frame does not hold is refused in one line."""
+    if lags:
+        held = sorted({int(n) for n in frame["length"]})
+        missing = sorted({int(n) for n in lags} - set(held))
+        if missing:
+            raise ValueError(f"--lags: {missing} not among the study's lags {held}")
+        frame = frame[frame["length"].isin([int(n) for n in lags])]
+    return compare_exponents(fit_laws(frame), pairs, task, hidden_size)
+
+
 def km_table(frame: pd.DataFrame, confidence: float = CONFIDENCE) -> pd.DataFrame:
     """Per (cell, task, width, T): runs, solved, the Kaplan-Meier median steps to solve and its
     interval (inf: not reached), and the censoring step (the largest censored duration)."""
@@ -333,10 +349,13 @@ def contrasts_markdown(contrasts: Sequence[Contrast]) -> str:
 def write_scaling(study_dir: str | Path, plots: bool = True,
                   primary: Sequence[tuple[str, str]] = (), task: str = "adding",
                   hidden_size: int | None = None,
-                  out_dir: str | Path | None = None) -> Path:  # fmt: skip
+                  out_dir: str | Path | None = None,
+                  primary_lags: Sequence[int] | None = None) -> Path:  # fmt: skip
     """scaling.md (the primary family of exponent differences when `primary` names it, the
     exponent table, the KM medians) and scaling.png in `study_dir`, from its records on the
-    evaluation seeds only; written to `out_dir` (default: the study directory)."""
+    evaluation seeds only; written to `out_dir` (default: the study directory). `primary_lags`:
+    fit the primary family's laws on these lags only (e.g. the lags both cells of every pair
+    ran), so that no difference of exponents compares two ranges of T."""
     from gatebench.report.records import load_runs
 
     study_dir = Path(study_dir)
@@ -351,9 +370,11 @@ def write_scaling(study_dir: str | Path, plots: bool = True,
             f"{len(frame)} runs, {int(frame['event'].sum())} solved. Weibull AFT per cell: "
             "median steps = exp(a) T^b (ln 2)^(1/rho); b with its 95% Wald interval.", ""]
     if primary:
-        family = compare_exponents(laws, primary, task, hidden_size)
+        family = primary_family(frame, primary, task, hidden_size, primary_lags)
+        where = [f"Each law fitted on lags {', '.join(map(str, sorted(set(primary_lags))))} "
+                 "only.", ""] if primary_lags else []  # fmt: skip
         text += ["## Primary family (pre-registered): differences of exponents, Holm over "
-                 f"these {len(primary)}", "", contrasts_markdown(family), ""]  # fmt: skip
+                 f"these {len(primary)}", "", *where, contrasts_markdown(family), ""]  # fmt: skip
     text += ["## Exponents (exploratory beyond the primary family)", "", laws_markdown(laws), "",
              "## Kaplan-Meier medians", "", km_markdown(table), ""]  # fmt: skip
     if plots and not frame.empty:
@@ -374,14 +395,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--task", default="adding")
     parser.add_argument("--hidden", type=int, default=None, help="the width of the family")
     parser.add_argument("--out", default=None, help="write here (default: the study dir)")
+    parser.add_argument("--lags", nargs="*", type=int, default=None, metavar="T",
+                        help="fit the primary family's laws on these lags only")
     args = parser.parse_args(argv)
     pairs = []
     for item in args.primary:
         if item.count(":") != 1:
             parser.error(f"--primary: {item!r}; expected CELL:AGAINST")
         pairs.append(tuple(item.split(":")))
-    print(write_scaling(args.study_dir, plots=not args.no_plots, primary=pairs, task=args.task,
-                        hidden_size=args.hidden, out_dir=args.out))  # fmt: skip
+    try:
+        print(write_scaling(args.study_dir, plots=not args.no_plots, primary=pairs,
+                            task=args.task, hidden_size=args.hidden, out_dir=args.out,
+                            primary_lags=args.lags))  # fmt: skip
+    except ValueError as error:
+        print(f"gatebench.report.scaling: error: {error}", file=sys.stderr)
+        return 2
     return 0
 
 
