@@ -135,6 +135,9 @@ def fit_law(group: pd.DataFrame, variant: str = "", task: str = "",
     low, high = (float(v) for v in bounds.loc[key].to_numpy())
     note = "solved runs at one lag only: the exponent rests on censoring" \
         if with_events < 2 else ""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        note = (note + "; " if note else "") + "no finite interval (a flat likelihood: e.g. " \
+            "every run solved within the same first validations)"
     return Law(variant, task, hidden_size, float(params.loc[key]), low, high,
                float(params.loc[("lambda_", "Intercept")]),
                float(math.exp(params.loc[("rho_", "Intercept")])), len(group), solved, lengths,
@@ -258,8 +261,9 @@ def plot_scaling(frame: pd.DataFrame, laws: Sequence[Law], table: pd.DataFrame,
                  path: str | Path) -> list[Path]:  # fmt: skip
     """Steps to solve against T on log-log axes, one panel per (task, width), one colour per
     cell (the report's palette): KM medians with their intervals (an arrow where the upper end is
-    not reached), the law's median line, and censored runs as open triangles at their censoring
-    step. Saved as PNG and SVG next to `path`."""
+    not reached), the law's median line (only for a law with a finite interval that rests on
+    solves at 2+ lags), and censored runs as open triangles at their censoring step. Saved as
+    PNG and SVG next to `path`."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import NullLocator
 
@@ -298,10 +302,12 @@ def plot_scaling(frame: pd.DataFrame, laws: Sequence[Law], table: pd.DataFrame,
                 ax.scatter(censored["length"].to_numpy(dtype=float) * offset,
                            censored["duration"].to_numpy(dtype=float), marker="^",
                            facecolors="none", edgecolors=color, s=30, linewidths=0.8,
-                           label=None if not reached.empty else f"{variant} (none solved)")
+                           label=None if not reached.empty else f"{variant} (median not reached)")
             law = next((w for w in laws if w.variant == variant and w.task == task
                         and w.hidden_size == hidden_value), None)  # fmt: skip
-            if law is not None and math.isfinite(law.exponent):
+            # a law is drawn only where it rests on solves at 2+ lags and has a finite interval
+            if law is not None and not law.note and np.isfinite([law.exponent, law.low,
+                                                                  law.high]).all():  # fmt: skip
                 grid = np.geomspace(min(law.lengths), max(law.lengths), 50)
                 ax.plot(grid, [law.median_at(n) for n in grid], color=color, linewidth=1.2,
                         label=f"{variant}: b = {law.exponent:.2f}")  # fmt: skip
@@ -335,6 +341,10 @@ def evaluation_seeds(study_dir: str | Path) -> list[int] | None:
     return [int(s) for s in seeds] if seeds else None
 
 
+def _p(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.2g}"
+
+
 def contrasts_markdown(contrasts: Sequence[Contrast]) -> str:
     lines = ["| b(cell) - b(against) | task | hidden | difference [95%] | p (Wald z) | Holm p |",
              "|---|---|---|---|---|---|"]  # fmt: skip
@@ -342,7 +352,7 @@ def contrasts_markdown(contrasts: Sequence[Contrast]) -> str:
         shown = "not fitted" if math.isnan(c.difference) else \
             f"{c.difference:.2f} [{c.low:.2f}, {c.high:.2f}]"
         lines.append(f"| {c.cell} - {c.against} | {c.task} | {c.hidden_size} | {shown} | "
-                     f"{c.p:.2g} | {c.holm_p:.2g} |")  # fmt: skip
+                     f"{_p(c.p)} | {_p(c.holm_p)} |")  # fmt: skip
     return "\n".join(lines)
 
 

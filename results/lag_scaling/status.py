@@ -62,7 +62,8 @@ def lines() -> tuple[str, str]:
     done, planned = tuning + evaluation, planned_tuning + planned_evaluation
     status = (f"Status at {stamp} UTC: {done} of {planned} runs final (tuning {tuning} of "
               f"{planned_tuning}, evaluation {evaluation} of {planned_evaluation}; their summed "
-              f"wall_time_s {hours:.2f} h); no answer yet.")  # fmt: skip
+              f"wall_time_s {hours:.2f} h)" + ("." if done == planned else
+                                                "; no answer yet."))  # fmt: skip
     return status, f"pending: results/lag_scaling, {done} of {planned} runs"
 
 
