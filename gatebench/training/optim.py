@@ -8,8 +8,12 @@ from typing import Any
 
 import torch
 
+from gatebench.training.flat_adam import FlatAdam
+
+# `adam` is torch's Adam with its CPU update run once over all parameters: the same numbers bit
+# for bit, ~0.1 ms less per step at study sizes (gatebench.training.flat_adam).
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
-    "adam": torch.optim.Adam,
+    "adam": FlatAdam,
     "rmsprop": torch.optim.RMSprop,
     "sgd": torch.optim.SGD,
 }
