@@ -1,9 +1,10 @@
 """Step budget: how far a study-size training step is from its arithmetic (FLOP) bound.
 
     python -m devtools.step_budget [--cells lstm gru rnn cifg] [--sizes 32x32x100 ...]
-                                   [--backends auto bptt] [--steps 30] [--repeats 7]
-                                   [--threads 1]
-                                   [--quick] [--no-lightning] [--write [--append]] [--json]
+                                   [--backends auto bptt] [--paths lean previous]
+                                   [--steps 30] [--repeats 7] [--threads 1]
+                                   [--quick] [--no-lightning] [--no-run]
+                                   [--write [--append]] [--json]
 
 For each cell and size (B x H x T, input width = H as the model's encoder gives it) one process
 measures:
@@ -15,12 +16,18 @@ measures:
   backward does it twice (d x, d W_ih, d h, d W_hh): 6 T B G H (I + H) in all;
 - ``layer_ms``: the `variants` layer's forward + ``output.sum().backward()`` (input needs grad);
 - ``bare_ms``: the training step without Lightning: a batch of the adding task drawn, encoder,
-  layer, readout, loss, backward, gradient-norm clipping (1.0, as trainer/cpu.yaml), Adam;
+  layer, readout, loss, backward, gradient-norm clipping (1.0, as trainer/cpu.yaml), the
+  model's own optimizer (`optimizer=adam`, lr 1e-3);
 - ``lightning_ms``: per step of a real ``Trainer.fit`` (trainer/cpu.yaml's settings: clipping,
   log every 10 steps to a CSV logger, no validation, no checkpoints): the fastest window of 10
   consecutive steps after ``--warmup-steps`` (each holds one logging step) over 10;
+- ``run_ms``: the same window in a real ``gatebench.train`` run (the composed config:
+  every callback a run has, metrics.csv, checkpoints, progress lines; diagnostics off and no
+  validation inside the timed steps);
 
-each as ms (the best of ``--repeats``: other processes on a shared machine only add time) and
+``--paths previous`` adds rows of the step before issue 27's lean-step changes, measured in the
+same process (torch's own ``torch.optim.Adam`` for ``adam``; `PREVIOUS`). Each time is given
+as ms (the best of ``--repeats``: other processes on a shared machine only add time) and
 as a ratio to ``bound_ms``. Times are this process's CPU time (``--clock cpu``, the default with
 one thread: on a shared, loaded machine it stays near what an idle machine's wall clock gives,
 while wall time grows with the load) or wall time (``--clock wall``; the default with more
@@ -33,13 +40,14 @@ before each row. The ratios are within one process; on a shared machine only the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -48,12 +56,17 @@ import torch
 import variants
 from variants.backends.bptt import native as bptt_native
 
+# What `--paths previous` swaps back in: the optimizer classes before the lean step.
+PREVIOUS = {"adam": torch.optim.Adam}
+
 CELLS = ("lstm", "gru", "rnn", "cifg")
 SIZES = ("32x32x100", "32x32x400", "32x32x1000", "32x64x100", "32x64x400", "32x64x1000")
 QUICK_SIZES = ("4x8x10",)
 LOG_EVERY = 10  # trainer/cpu.yaml's log_every_n_steps
-COLUMNS = ("cell", "backend", "B", "H", "T", "gemm_gflops", "bound_ms", "layer_ms", "bare_ms",
-           "lightning_ms", "layer_x", "bare_x", "lightning_x")
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
+PATHS = ("lean", "previous")
+COLUMNS = ("cell", "backend", "path", "B", "H", "T", "gemm_gflops", "bound_ms", "layer_ms",
+           "bare_ms", "lightning_ms", "run_ms", "layer_x", "bare_x", "lightning_x", "run_x")
 
 
 @dataclass
@@ -62,6 +75,7 @@ class BudgetRow:
 
     cell: str
     backend: str
+    path: str
     B: int
     H: int
     T: int
@@ -70,9 +84,11 @@ class BudgetRow:
     layer_ms: float
     bare_ms: float
     lightning_ms: float | None
+    run_ms: float | None
     layer_x: float
     bare_x: float
     lightning_x: float | None
+    run_x: float | None
     resolved: str = ""
 
 
@@ -152,11 +168,29 @@ def layer_step(cell: str, batch: int, hidden: int, length: int, backend: str):
     return run, str(layer.resolved_backend)
 
 
+@contextlib.contextmanager
+def step_path(path: str) -> Iterator[None]:
+    """`lean`: the step as gatebench has it; `previous`: as it was before issue 27's lean-step
+    changes (`PREVIOUS`), for a before/after measured in one process."""
+    if path == "lean":
+        yield
+        return
+    from gatebench.training import optim
+
+    kept = dict(optim.OPTIMIZERS)
+    optim.OPTIMIZERS.update(PREVIOUS)
+    try:
+        yield
+    finally:
+        optim.OPTIMIZERS.update(kept)
+
+
 def bare_step(cell: str, batch: int, hidden: int, length: int, backend: str):
-    """A closure running one training step without Lightning (data, model, loss, Adam)."""
+    """A closure running one training step without Lightning (data, model, loss, the model's own
+    optimizer)."""
     task, model = build_model(cell, hidden, length, backend)
     model.train()
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    optimizer = model.configure_optimizers()
     generator = torch.Generator().manual_seed(1)
     params = list(model.parameters())
 
@@ -207,17 +241,70 @@ def lightning_ms(cell: str, batch: int, hidden: int, length: int, backend: str, 
     return min(b - a for a, b in zip(marks, marks[window:], strict=False)) * 1e3 / window
 
 
+def run_ms(cell: str, batch: int, hidden: int, length: int, backend: str, steps: int,
+           warmup_steps: int) -> float:
+    """ms per step of a real `gatebench.train` run (the composed config, `trainer/cpu.yaml`,
+    the csv logger, every callback of a run), timed as `lightning_ms` is; no validation or
+    diagnostics inside the timed steps."""
+    import pytorch_lightning as pl
+    from hydra import compose, initialize_config_dir
+
+    import gatebench.train as entry
+
+    marks: list[float] = []
+
+    class Clock(pl.Callback):
+        def on_train_batch_start(self, trainer, module, batch, batch_idx) -> None:
+            if batch_idx >= warmup_steps:
+                marks.append(CLOCK())
+
+        def on_train_batch_end(self, trainer, module, outputs, batch, batch_idx) -> None:
+            if batch_idx == steps - 1:
+                marks.append(CLOCK())
+
+    build = entry.build_trainer
+
+    def with_clock(cfg, callbacks, loggers, progress):
+        return build(cfg, [*callbacks, Clock()], loggers, progress)
+
+    overrides = [f"variant={cell}", f"variant.hidden_size={hidden}", f"variant.backend={backend}",
+                 f"task.length={length}", f"data.batch_size={batch}", f"data.val_size={batch}",
+                 f"trainer.max_steps={steps}", f"trainer.val_check_interval={steps + 1}",
+                 f"trainer.log_every_n_steps={LOG_EVERY}", "trainer.enable_progress_bar=false",
+                 "diagnostics.enabled=false", "test=false", "seed=0",
+                 "optimizer.lr=0.001"]
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR)):
+            cfg = compose("train", overrides=[*overrides, f"run_dir={tmp}/run"])
+        entry.build_trainer = with_clock
+        try:
+            record = entry.train(cfg)
+        finally:
+            entry.build_trainer = build
+    if record["status"] != "finished":
+        raise RuntimeError(f"the timed run ended {record['status']}: {record.get('message')}")
+    window = min(LOG_EVERY, len(marks) - 1)
+    return min(b - a for a, b in zip(marks, marks[window:], strict=False)) * 1e3 / window
+
+
 def measure(cell: str, batch: int, hidden: int, length: int, backend: str,
-            args: argparse.Namespace, gflops: float) -> BudgetRow:
-    """One row: bound, layer, bare step and Lightning step of `cell` at one size."""
+            args: argparse.Namespace, gflops: float, path: str = "lean") -> BudgetRow:
+    """One row: bound, layer, bare step, Lightning step and run step of `cell` at one size,
+    with the step `path` (`step_path`)."""
     blocks = gate_blocks(cell, hidden)
     bound = matmul_flops(blocks, batch, hidden, length, hidden) / (gflops * 1e9) * 1e3
     run_layer, resolved = layer_step(cell, batch, hidden, length, backend)
     layer = best_ms(run_layer, args.repeats, args.warmup)
-    bare = best_ms(bare_step(cell, batch, hidden, length, backend), args.repeats, args.warmup)
-    light = None
-    if not args.no_lightning:
-        light = lightning_ms(cell, batch, hidden, length, backend, args.steps, args.warmup_steps)
+    with step_path(path):
+        bare = best_ms(bare_step(cell, batch, hidden, length, backend), args.repeats,
+                       args.warmup)
+        light = run = None
+        if not args.no_lightning:
+            light = lightning_ms(cell, batch, hidden, length, backend, args.steps,
+                                 args.warmup_steps)
+        if not args.no_run:
+            run = run_ms(cell, batch, hidden, length, backend, args.steps, args.warmup_steps)
 
     def ratio(v: float | None) -> float | None:
         return None if v is None else round(v / bound, 2)
@@ -225,9 +312,9 @@ def measure(cell: str, batch: int, hidden: int, length: int, backend: str,
     def ms(v: float | None) -> float | None:  # 4 significant digits
         return None if v is None else float(f"{v:.4g}")
 
-    return BudgetRow(cell, backend, batch, hidden, length, round(gflops, 1), ms(bound),
-                     ms(layer), ms(bare), ms(light), ratio(layer), ratio(bare), ratio(light),
-                     resolved)
+    return BudgetRow(cell, backend, path, batch, hidden, length, round(gflops, 1), ms(bound),
+                     ms(layer), ms(bare), ms(light), ms(run), ratio(layer), ratio(bare),
+                     ratio(light), ratio(run), resolved)
 
 
 def format_table(rows: Sequence[BudgetRow]) -> str:
@@ -259,6 +346,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--backends", nargs="+", default=["auto"],
                         choices=variants.backend_names(),
                         help="one row per backend, measured in the same process")
+    parser.add_argument("--paths", nargs="+", default=["lean"], choices=PATHS,
+                        help="the training step as it is (lean) and/or as it was before "
+                             "issue 27's lean-step changes (previous), rows in one process")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--steps", type=int, default=45, help="Lightning steps per fit")
@@ -271,6 +361,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes, 1 repeat, 4 Lightning steps: checks that it runs")
     parser.add_argument("--no-lightning", action="store_true", help="skip the Trainer.fit column")
+    parser.add_argument("--no-run", action="store_true", help="skip the gatebench.train column")
     parser.add_argument("--write", action="store_true",
                         help="write the table to results/speed/step-budget-<device>.md")
     parser.add_argument("--append", action="store_true", help="with --write: append")
@@ -331,11 +422,12 @@ def main(argv: Sequence[str] | None = None) -> list[BudgetRow]:
     for batch, hidden, length in args.size_list:
         for cell in args.cells:
             for backend in args.backends:
-                gflops = gemm_gflops(args.gemm_size, max(3, args.repeats))
-                row = measure(cell, batch, hidden, length, backend, args, gflops)
-                rows.append(row)
-                if args.json:
-                    print(json.dumps(asdict(row)), flush=True)
+                for path in args.paths:
+                    gflops = gemm_gflops(args.gemm_size, max(3, args.repeats))
+                    row = measure(cell, batch, hidden, length, backend, args, gflops, path)
+                    rows.append(row)
+                    if args.json:
+                        print(json.dumps(asdict(row)), flush=True)
     if not args.json:
         print(format_table(rows))
     if args.write:

@@ -37,7 +37,7 @@ def test_quick_run_prints_every_column_and_ratios_to_the_bound():
     assert r["resolved"] == ("native" if bptt_native.library() is not None else "bptt")
     bound = step_budget.matmul_flops(4, 4, 8, 10, 8) / (r["gemm_gflops"] * 1e9) * 1e3
     assert r["bound_ms"] == pytest.approx(bound, rel=2e-3)  # gemm_gflops is rounded to 0.1
-    for name in ("layer", "bare", "lightning"):
+    for name in ("layer", "bare", "lightning", "run"):
         assert r[f"{name}_ms"] > 0
         assert r[f"{name}_x"] == pytest.approx(r[f"{name}_ms"] / r["bound_ms"], rel=0.01)
 

@@ -117,8 +117,10 @@ class SequenceModel(pl.LightningModule):
         loss = self.task.loss(self(x), y, mask)
         # Reading the loss waits for the device: on an accelerator only at logging steps (a NaN
         # loss poisons the weights, so it is still caught, a few steps later at most).
-        if (loss.device.type == "cpu" or self._logging_step()) and not torch.isfinite(loss):
-            raise DivergedError(f"non-finite train/loss ({loss.item()}) at step {self.global_step}")
+        if loss.device.type == "cpu" or self._logging_step():
+            value = loss.item()  # a float's check: ~0.2 us against ~4 us for torch.isfinite
+            if not math.isfinite(value):
+                raise DivergedError(f"non-finite train/loss ({value}) at step {self.global_step}")
         if self._logging_step():
             self.log("train/loss", loss, on_step=True, on_epoch=False, batch_size=x.shape[0])
         return loss
