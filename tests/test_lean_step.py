@@ -13,6 +13,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from gatebench.training.clipping import clip_grad_norm
 from gatebench.training.flat_adam import FlatAdam
 
 
@@ -107,3 +108,33 @@ def test_a_parameter_without_a_gradient_falls_back_and_keeps_torchs_counts() -> 
     _run(reference, theirs, range(4, 7))
     assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
     _assert_same_state(flat, reference)
+
+
+@pytest.mark.parametrize(("scale", "dtype"), [(1e-3, torch.float32), (10.0, torch.float32),
+                                              (10.0, torch.float64), (float("nan"), torch.float32),
+                                              (float("inf"), torch.float32)])
+def test_clip_grad_norm_scales_as_torchs_clip_grad_norm_bit_for_bit(scale, dtype) -> None:
+    # below the limit (factor 1, no multiplication), above it, and a non-finite gradient
+    # (torch multiplies every gradient by the NaN factor; so must this); the first parameter
+    # has no gradient
+    ours, theirs = _params(dtype), _params(dtype)
+    for params in (ours, theirs):
+        for p, grad in zip(params[1:], _grads(params, 3)[1:], strict=True):
+            p.grad = grad * 10.0
+        params[2].grad[0, 0] = scale
+    total = clip_grad_norm(ours, 1.0)
+    expected = torch.nn.utils.clip_grad_norm_(theirs, 1.0)
+    assert ours[0].grad is None and total is not None
+    assert torch.equal(total, expected) or (total.isnan() and expected.isnan())
+    for a, b in zip(ours[1:], theirs[1:], strict=True):
+        assert torch.equal(a.grad.nan_to_num(7.0), b.grad.nan_to_num(7.0))
+        assert torch.equal(a.grad.isnan(), b.grad.isnan())
+
+
+def test_clip_grad_norm_leaves_mixed_dtypes_to_torch() -> None:
+    params = _params(torch.float32)
+    params[0].data = params[0].data.double()
+    for p in params:
+        p.grad = torch.ones_like(p)
+    assert clip_grad_norm(params, 1.0) is None
+    assert all(torch.equal(p.grad, torch.ones_like(p)) for p in params)  # untouched

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 import variants
+from gatebench.training.clipping import clip_grad_norm
 from gatebench.training.optim import build_optimizer, build_scheduler
 
 # Keys of the variant config that describe the run rather than the layer.
@@ -141,6 +142,30 @@ class SequenceModel(pl.LightningModule):
         if norms:
             total = torch.linalg.vector_norm(torch.stack(norms), 2)
             self.log("train/grad_norm", total, on_step=True, on_epoch=False)
+
+    def configure_gradient_clipping(
+        self,
+        optimizer: torch.optim.Optimizer,
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str | None = None,
+    ) -> None:
+        """`trainer.gradient_clip_val` with `gradient_clip_algorithm: norm` in full precision on
+        CPU: `clipping.clip_grad_norm` (torch's ops, the same gradients, ~20 us less a step);
+        anything else: Lightning's clipping."""
+        from pytorch_lightning.plugins.precision import Precision
+
+        trainer = self._trainer
+        if (
+            isinstance(gradient_clip_val, int | float)
+            and gradient_clip_val > 0
+            and gradient_clip_algorithm == "norm"
+            and trainer is not None
+            and type(trainer.precision_plugin) is Precision
+        ):
+            params = [p for group in optimizer.param_groups for p in group["params"]]
+            if clip_grad_norm(params, gradient_clip_val) is not None:
+                return
+        super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def _collect(
         self,
