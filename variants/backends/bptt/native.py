@@ -63,6 +63,8 @@ def compile_flags() -> list[str]:
              "-fno-trapping-math"]
     if platform.machine() in ("x86_64", "AMD64") and {"avx2", "fma"} <= _cpu_flags():
         flags += ["-mavx2", "-mfma"]
+        if "avx512f" in _cpu_flags():  # the 8 x 32 tile of gemm_block.h (2x AVX2's FMA rate)
+            flags += ["-mavx512f"]
     return flags
 
 
@@ -142,12 +144,16 @@ def _library() -> ctypes.CDLL | None:
         "gru_backward_step": [i64] * 4 + [pointer] * 5 + [i64] + [pointer] * 2,
         "slstm_forward_step": [i64] * 4 + [pointer] * 10,
         "slstm_backward_step": [i64] * 3 + [pointer] * 12,
-        "lstm_forward_seq": [ctypes.POINTER(Spec), i64] + [pointer] * 5,
-        "lstm_backward_seq": [ctypes.POINTER(Spec), i64] + [pointer] * 8,
-        "gru_forward_seq": [i64] * 5 + [pointer] * 5,
-        "gru_backward_seq": [i64] * 5 + [pointer] * 9,
-        "rnn_forward_seq": [i64] * 4 + [pointer] * 3,
-        "rnn_backward_seq": [i64] * 4 + [pointer] * 5,
+        "lstm_layer_forward": [ctypes.POINTER(Spec), i64, i64, pointer, i64, i64]
+        + [pointer] * 7,
+        "lstm_layer_backward": [ctypes.POINTER(Spec), i64, i64] + [pointer] * 6 + [i64] * 2
+        + [pointer] + [i64] * 3 + [pointer] * 5 + [i64] * 2 + [pointer] * 4,
+        "gru_layer_forward": [i64] * 6 + [pointer, i64, i64] + [pointer] * 7,
+        "gru_layer_backward": [i64] * 6 + [pointer] * 6 + [i64] * 2 + [pointer] + [i64] * 3
+        + [pointer] * 4 + [i64] * 2 + [pointer] * 4,
+        "rnn_layer_forward": [i64] * 5 + [pointer, i64, i64] + [pointer] * 4,
+        "rnn_layer_backward": [i64] * 5 + [pointer] * 4 + [i64] * 2 + [pointer] + [i64] * 3
+        + [pointer] * 3 + [i64] * 2 + [pointer] * 3,
         "gemm_acc_test": [i64] * 3 + [pointer, i64, pointer, i64, pointer, i64],
         "activation_forward": [i64, pointer, i64],
         "activation_derivative": [i64, pointer, pointer, i64],
@@ -185,13 +191,13 @@ def steps_for(dtype: torch.dtype, cell: str = "lstm"):
 
 
 def sequence_for(dtype: torch.dtype, cell: str):
-    """(forward, backward) whole-sequence C functions of `cell` ("lstm", "gru" or "rnn") for
+    """(forward, backward) whole-layer C functions of `cell` ("lstm", "gru" or "rnn") for
     `dtype`, or None (bfloat16, disabled, no compiler); see `sequence_unavailable`."""
     if sequence_unavailable(dtype) is not None:
         return None
     library, suffix = _library(), SUFFIX[dtype]
-    return (getattr(library, f"{cell}_forward_seq{suffix}"),
-            getattr(library, f"{cell}_backward_seq{suffix}"))
+    return (getattr(library, f"{cell}_layer_forward{suffix}"),
+            getattr(library, f"{cell}_layer_backward{suffix}"))
 
 
 def sequence_unavailable(dtype: torch.dtype) -> str | None:

@@ -1,18 +1,21 @@
-"""Backend `native` (CPU): the `bptt` kernels with the whole time loop in C.
+"""Backend `native` (CPU): the `bptt` kernels with the whole layer in C.
 
 The `bptt` backend calls torch once and the compiled pointwise step once per time step, each way;
-at study sizes (B = 32, H = 32-64) those calls, not the arithmetic, take most of the time. Here
-one C call runs a layer-direction's whole forward (and one its whole backward): per step the
-recurrent matmul (a register-blocked AVX2/FMA tile, csrc/gemm_block.h, or its portable C form)
-and the same pointwise step as `bptt` (csrc/bptt_steps.c). The input projection, the weight
-gradients and d x stay single torch matmuls over all steps (`bptt.engine`), so the math and the
-buffers are those of `bptt`: tested equal to the reference engine in float64 and float32.
+at study sizes (B = 32, H = 32-64) those calls, not the arithmetic, took most of the time. Here
+one C call runs a layer-direction's whole forward (and one its whole backward), every matmul
+inside the time loop (csrc/gemm_block.h: a register-blocked AVX-512 or AVX2/FMA tile, or its
+portable C form): per step the input projection x_t W_ih^T + b and the recurrent matmul into the
+step's gate row, then the same pointwise step as `bptt` (csrc/bptt_steps.c); backward, per step,
+the pointwise derivative, d h_{t-1}, d x_t and the weight and bias gradients while d a_t is in
+cache. torch's GEMM ran those skinny shapes (T B x G H x H) at about half its square rate, and
+page-faulting fresh (T, B, G H) buffers cost as much again (issue 27): the internal buffers come
+from a small pool (`POOL`). Tested equal to the reference engine in float64 (1e-10) and float32.
 
 Kernels with a whole-sequence loop: the LSTM family (`bptt.lstm.LSTMKernel`, all of Greff et
 al.'s presets but the fed-back gates of `fgr`), the reset-after GRU (`bptt.gru.GRUKernel`) and
 the Elman RNN (`bptt.rnn.ElmanKernel`), on CPU in float32/float64 with a C compiler. For anything
 else `supports` gives the reason and a forced ``backend='native'`` raises it; `auto` picks
-`native` only where the benchmark showed it faster (`auto.CPU_NATIVE_MAX_WIDTH`).
+`native` only where the benchmark showed it faster (`auto.CPU_NATIVE_MAX_HIDDEN`).
 Single-threaded: the loop runs on the calling thread whatever torch's thread count.
 """
 
@@ -23,29 +26,79 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from variants.backends import Engine, kernel_table
 from variants.backends.autocast import float32_under_autocast
 from variants.backends.bptt import native
-from variants.backends.bptt.engine import _kernel, run_kernel
+from variants.backends.bptt.engine import _graph_kept, _kernel
 from variants.backends.bptt.gru import GRUKernel
 from variants.backends.bptt.lstm import LSTMKernel
 from variants.backends.bptt.rnn import ElmanKernel
 from variants.cell import Cell
-from variants.engine import LayerWeights
+from variants.engine import LayerWeights, projection_bias
 
 
 def _ptr(t: Tensor | None) -> int | None:
     return None if t is None else t.data_ptr()
 
 
+class _BufferPool:
+    """Reuses the large internal buffers of a layer call (the gate rows, c, the GRU's R h).
+
+    A fresh (T, B, G H) tensor is page-faulted in on first touch whenever the allocator returns
+    such a block to the system between calls (glibc does for blocks of several MB): at B 32, H 32,
+    T 1000 that cost the LSTM as much as its whole arithmetic (~8000 faults a call). A buffer is
+    given back only at the end of the backward that consumed it, when nothing else holds it; at
+    most `limit` bytes are kept (the oldest dropped first)."""
+
+    def __init__(self, limit: int = 256 << 20) -> None:
+        self.limit, self.free, self.bytes = limit, [], 0
+
+    def take(self, shape: tuple[int, ...], like: Tensor) -> Tensor:
+        key = (shape, like.dtype, like.device)
+        for k, (held_key, tensor) in enumerate(self.free):
+            if held_key == key:
+                del self.free[k]
+                self.bytes -= tensor.nbytes
+                return tensor
+        return like.new_empty(shape)
+
+    def give(self, tensor: Tensor) -> None:
+        if tensor.nbytes > self.limit:
+            return
+        self.free.append(((tuple(tensor.shape), tensor.dtype, tensor.device), tensor))
+        self.bytes += tensor.nbytes
+        while self.bytes > self.limit:
+            self.bytes -= self.free.pop(0)[1].nbytes
+
+
+POOL = _BufferPool()
+
+
+def _rows(t: Tensor) -> Tensor:
+    """`t` (T, B, n) with unit element stride (a copy only when it has none)."""
+    return t if t.stride(2) == 1 else t.contiguous()
+
+
+def _input_grads(x: Tensor, w_ih: Tensor, bias: Tensor | None, need_x: bool):
+    """Zeroed buffers the C backward adds the input side's gradients to, and d x (or None)."""
+    d_x = torch.empty_like(x) if need_x else None  # x's strides: a batch-first x needs no copy
+    d_w = torch.zeros_like(w_ih)
+    d_b = torch.zeros_like(bias) if bias is not None else None
+    return d_x, d_w, d_b
+
+
+def _strides(t: Tensor | None) -> tuple[int, int]:
+    return (0, 0) if t is None else (t.stride(0), t.stride(1))
+
+
 class LSTMSequence:
-    """Whole-sequence forward/backward of an `LSTMKernel` without fed-back gates."""
+    """Whole-layer forward/backward of an `LSTMKernel` without fed-back gates."""
 
     n_state = 2
     overwrites = ("gates",)
-
-    permutation = None  # the C step reads each block at its offset: the cell's own order
+    pooled = ("gates", "cs")  # internal buffers: back to POOL after the backward
 
     def __init__(self, kernel: LSTMKernel) -> None:
         self.kernel = kernel
@@ -60,130 +113,176 @@ class LSTMSequence:
             setattr(spec, f"off_{b}", self.pos[b] * hidden if b in self.pos else -1)
         return spec
 
-    def _weight_grads(self, d_a: Tensor, hs: Tensor, cs: Tensor, peep: Tensor | None,
-                      hidden: int) -> tuple[Tensor, ...]:
-        """dW_hh (one matmul over all steps) and d peephole (a sum over steps and rows)."""
-        d_weights = [d_a.view(-1, d_a.shape[2]).t() @ hs[:-1].reshape(-1, hidden)]
-        if peep is not None:
-            d_peep = torch.empty_like(peep)
-            for b, r in self.kernel.peep_row.items():
-                k = self.pos[b] * hidden
-                c_used = cs[1:] if b == "o" else cs[:-1]  # o peeks at the new c
-                d_peep[r] = (d_a[:, :, k : k + hidden] * c_used).sum((0, 1))
-            d_weights.append(d_peep)
-        return tuple(d_weights)
-
-    def forward(self, xp: Tensor, state0: tuple[Tensor, ...], weights: tuple[Tensor, ...]):
+    def forward(self, x: Tensor, w_ih: Tensor, bias: Tensor | None,
+                state0: tuple[Tensor, ...], weights: tuple[Tensor, ...]):
         w_hh = weights[0].contiguous()
         peep = weights[1].contiguous() if self.peephole else None
-        steps, batch, _ = xp.shape
+        steps, batch, inputs = x.shape
         hidden = w_hh.shape[1]
-        gates = xp.contiguous()  # activated in place
-        hs = gates.new_empty(steps + 1, batch, hidden)
-        cs = gates.new_empty(steps + 1, batch, hidden)
+        gates = POOL.take((steps, batch, w_hh.shape[0]), x)
+        hs = x.new_empty(steps + 1, batch, hidden)
+        cs = POOL.take((steps + 1, batch, hidden), x)
         hs[0], cs[0] = state0
         spec = self.native_spec(batch, hidden)
-        forward, _ = native.sequence_for(gates.dtype, "lstm")
-        w_t = w_hh.t().contiguous()  # held: a pointer alone does not keep the tensor alive
-        forward(ctypes.byref(spec), steps, gates.data_ptr(), hs.data_ptr(), cs.data_ptr(),
-                w_t.data_ptr(), _ptr(peep))
+        forward, _ = native.sequence_for(x.dtype, "lstm")
+        w_t, wih_t = w_hh.t().contiguous(), w_ih.t().contiguous()  # held while C reads them
+        forward(ctypes.byref(spec), steps, inputs, x.data_ptr(), *_strides(x), wih_t.data_ptr(),
+                _ptr(bias), gates.data_ptr(), hs.data_ptr(), cs.data_ptr(), w_t.data_ptr(),
+                _ptr(peep))
         saved = {"gates": gates, "hs": hs, "cs": cs, "w_hh": w_hh, "peep": peep}
         return hs[1:], (hs[steps].clone(), cs[steps].clone()), saved
 
-    def backward(self, saved: dict[str, Any], d_out: Tensor, d_final: tuple[Tensor, ...]):
+    def backward(self, saved: dict[str, Any], d_out: Tensor, d_final: tuple[Tensor, ...],
+                 x: Tensor, w_ih: Tensor, bias: Tensor | None, need_x: bool):
         gates, hs, cs, w_hh, peep = (saved[k] for k in ("gates", "hs", "cs", "w_hh", "peep"))
-        steps, batch, _ = gates.shape
+        steps, batch, inputs = x.shape
         hidden = hs.shape[2]
-        d_out = d_out.contiguous()
-        dh = torch.add(d_out[steps - 1], d_final[0])
+        d_out = _rows(d_out)
+        dh = d_final[0].contiguous().clone()
         dc = d_final[1].contiguous().clone()
+        d_x, d_w, d_b = _input_grads(x, w_ih, bias, need_x)
+        d_whh = torch.zeros_like(w_hh)
+        d_peep = torch.zeros_like(peep) if peep is not None else None
         work = gates.new_empty(11 * hidden)
         spec = self.native_spec(batch, hidden)
         _, backward = native.sequence_for(gates.dtype, "lstm")
-        backward(ctypes.byref(spec), steps, gates.data_ptr(), cs.data_ptr(), w_hh.data_ptr(),
-                 d_out.data_ptr(), dh.data_ptr(), dc.data_ptr(), _ptr(peep), work.data_ptr())
-        d_weights = self._weight_grads(gates, hs, cs, peep, hidden)
-        return gates, (gates[0] @ w_hh, dc), d_weights
+        w_ih = w_ih.contiguous()
+        backward(ctypes.byref(spec), steps, inputs, gates.data_ptr(), hs.data_ptr(), cs.data_ptr(),
+                 w_hh.data_ptr(), w_ih.data_ptr(), x.data_ptr(), *_strides(x), d_out.data_ptr(),
+                 *d_out.stride(), dh.data_ptr(), dc.data_ptr(), _ptr(peep), work.data_ptr(),
+                 _ptr(d_x), *_strides(d_x), d_whh.data_ptr(), d_w.data_ptr(), _ptr(d_b),
+                 _ptr(d_peep))
+        d_weights = (d_whh,) if peep is None else (d_whh, d_peep)
+        return d_x, d_w, d_b, (dh, dc), d_weights
 
 
 class GRUSequence:
-    """Whole-sequence forward/backward of the reset-after `GRUKernel`."""
+    """Whole-layer forward/backward of the reset-after `GRUKernel`."""
 
     n_state = 1
     gate_blocks = 3
     overwrites = ("gates", "recs")
+    pooled = ("gates", "recs")
 
     def __init__(self, kernel: GRUKernel) -> None:
         self.kernel = kernel
 
-    def forward(self, xp: Tensor, state0: tuple[Tensor, ...], weights: tuple[Tensor, ...]):
+    def forward(self, x: Tensor, w_ih: Tensor, bias: Tensor | None,
+                state0: tuple[Tensor, ...], weights: tuple[Tensor, ...]):
         w_hh = weights[0].contiguous()
         b_hh = weights[1].contiguous() if len(weights) == 2 and weights[1] is not None else None
-        steps, batch, _ = xp.shape
+        steps, batch, inputs = x.shape
         hidden = w_hh.shape[1]
-        gates = xp.contiguous()
-        recs = torch.empty_like(gates)
-        hs = gates.new_empty(steps + 1, batch, hidden)
+        gates = POOL.take((steps, batch, w_hh.shape[0]), x)
+        recs = POOL.take((steps, batch, w_hh.shape[0]), x)
+        hs = x.new_empty(steps + 1, batch, hidden)
         hs[0] = state0[0]
-        forward, _ = native.sequence_for(gates.dtype, "gru")
-        w_t = w_hh.t().contiguous()
-        forward(batch, hidden, *self.kernel._codes(), steps, gates.data_ptr(), recs.data_ptr(),
-                hs.data_ptr(), w_t.data_ptr(), _ptr(b_hh))
+        forward, _ = native.sequence_for(x.dtype, "gru")
+        w_t, wih_t = w_hh.t().contiguous(), w_ih.t().contiguous()
+        forward(batch, hidden, *self.kernel._codes(), steps, inputs, x.data_ptr(), *_strides(x),
+                wih_t.data_ptr(), _ptr(bias), gates.data_ptr(), recs.data_ptr(), hs.data_ptr(),
+                w_t.data_ptr(), _ptr(b_hh))
         saved = {"gates": gates, "recs": recs, "hs": hs, "w_hh": w_hh, "b_hh": b_hh}
         return hs[1:], (hs[steps].clone(),), saved
 
-    def backward(self, saved: dict[str, Any], d_out: Tensor, d_final: tuple[Tensor, ...]):
+    def backward(self, saved: dict[str, Any], d_out: Tensor, d_final: tuple[Tensor, ...],
+                 x: Tensor, w_ih: Tensor, bias: Tensor | None, need_x: bool):
         gates, recs, hs, w_hh, b_hh = (saved[k] for k in ("gates", "recs", "hs", "w_hh", "b_hh"))
-        steps, batch, _ = gates.shape
+        steps, batch, inputs = x.shape
         hidden = hs.shape[2]
-        d_out = d_out.contiguous()
-        dh = torch.add(d_out[steps - 1], d_final[0])
-        dh_prev, zeros = torch.empty_like(dh), torch.zeros_like(dh)
+        d_out = _rows(d_out)
+        dh = d_final[0].contiguous().clone()
+        d_x, d_w, d_b = _input_grads(x, w_ih, bias, need_x)
+        d_whh = torch.zeros_like(w_hh)
+        d_bhh = torch.zeros_like(b_hh) if b_hh is not None else None
+        scratch = gates.new_empty(2 * batch * hidden)
         work = gates.new_empty(3 * hidden)
         _, backward = native.sequence_for(gates.dtype, "gru")
-        backward(batch, hidden, *self.kernel._codes(), steps, gates.data_ptr(), recs.data_ptr(),
-                 hs.data_ptr(), w_hh.data_ptr(), d_out.data_ptr(), dh.data_ptr(),
-                 dh_prev.data_ptr(), zeros.data_ptr(), work.data_ptr())
-        flat = recs.view(-1, 3 * hidden)  # now d rec
-        d_weights: list[Tensor] = [flat.t() @ hs[:-1].reshape(-1, hidden)]
-        if b_hh is not None:
-            d_weights.append(flat.sum(0))
-        return gates, (dh,), tuple(d_weights)
+        w_ih = w_ih.contiguous()
+        backward(batch, hidden, *self.kernel._codes(), steps, inputs, gates.data_ptr(),
+                 recs.data_ptr(), hs.data_ptr(), w_hh.data_ptr(), w_ih.data_ptr(), x.data_ptr(),
+                 *_strides(x), d_out.data_ptr(), *d_out.stride(), dh.data_ptr(),
+                 scratch.data_ptr(), work.data_ptr(), _ptr(d_x), *_strides(d_x),
+                 d_whh.data_ptr(), d_w.data_ptr(), _ptr(d_b), _ptr(d_bhh))
+        d_weights = (d_whh,) if b_hh is None else (d_whh, d_bhh)
+        return d_x, d_w, d_b, (dh,), d_weights
 
 
 class ElmanSequence:
-    """Whole-sequence forward/backward of the `ElmanKernel`."""
+    """Whole-layer forward/backward of the `ElmanKernel`."""
 
     n_state = 1
     gate_blocks = 1
     overwrites: tuple[str, ...] = ()
+    pooled: tuple[str, ...] = ()
 
     def __init__(self, kernel: ElmanKernel) -> None:
         self.kernel = kernel
         self.code = kernel_table.activation_code(kernel.act.name)
 
-    def forward(self, xp: Tensor, state0: tuple[Tensor, ...], weights: tuple[Tensor, ...]):
+    def forward(self, x: Tensor, w_ih: Tensor, bias: Tensor | None,
+                state0: tuple[Tensor, ...], weights: tuple[Tensor, ...]):
         w_hh = weights[0].contiguous()
-        xp = xp.contiguous()
-        steps, batch, hidden = xp.shape
-        hs = xp.new_empty(steps + 1, batch, hidden)
+        steps, batch, inputs = x.shape
+        hidden = w_hh.shape[1]
+        hs = x.new_empty(steps + 1, batch, hidden)
         hs[0] = state0[0]
-        forward, _ = native.sequence_for(xp.dtype, "rnn")
-        w_t = w_hh.t().contiguous()
-        forward(batch, hidden, self.code, steps, xp.data_ptr(), hs.data_ptr(), w_t.data_ptr())
+        forward, _ = native.sequence_for(x.dtype, "rnn")
+        w_t, wih_t = w_hh.t().contiguous(), w_ih.t().contiguous()
+        forward(batch, hidden, self.code, steps, inputs, x.data_ptr(), *_strides(x),
+                wih_t.data_ptr(), _ptr(bias), hs.data_ptr(), w_t.data_ptr())
         return hs[1:], (hs[steps].clone(),), {"hs": hs, "w_hh": w_hh}
 
-    def backward(self, saved: dict[str, Any], d_out: Tensor, d_final: tuple[Tensor, ...]):
+    def backward(self, saved: dict[str, Any], d_out: Tensor, d_final: tuple[Tensor, ...],
+                 x: Tensor, w_ih: Tensor, bias: Tensor | None, need_x: bool):
         hs, w_hh = saved["hs"], saved["w_hh"]
-        steps, batch, hidden = hs.shape[0] - 1, hs.shape[1], hs.shape[2]
-        d_out = d_out.contiguous()
-        dh = torch.add(d_out[steps - 1], d_final[0])
-        d_a = hs.new_empty(steps, batch, hidden)
+        steps, batch, inputs = x.shape
+        hidden = hs.shape[2]
+        d_out = _rows(d_out)
+        dh = d_final[0].contiguous().clone()
+        d_x, d_w, d_b = _input_grads(x, w_ih, bias, need_x)
+        d_whh = torch.zeros_like(w_hh)
+        d_a = hs.new_empty(batch * hidden)
         _, backward = native.sequence_for(hs.dtype, "rnn")
-        backward(batch, hidden, self.code, steps, hs.data_ptr(), w_hh.data_ptr(),
-                 d_out.data_ptr(), dh.data_ptr(), d_a.data_ptr())
-        d_w = d_a.view(-1, hidden).t() @ hs[:-1].reshape(-1, hidden)
-        return d_a, (d_a[0] @ w_hh,), (d_w,)
+        w_ih = w_ih.contiguous()
+        backward(batch, hidden, self.code, steps, inputs, hs.data_ptr(), w_hh.data_ptr(),
+                 w_ih.data_ptr(), x.data_ptr(), *_strides(x), d_out.data_ptr(), *d_out.stride(),
+                 dh.data_ptr(), d_a.data_ptr(), _ptr(d_x), *_strides(d_x), d_whh.data_ptr(),
+                 d_w.data_ptr(), _ptr(d_b))
+        return d_x, d_w, d_b, (dh,), (d_whh,)
+
+
+class _LayerFunction(torch.autograd.Function):
+    """Autograd node for one layer-direction, the input projection included, all in C."""
+
+    @staticmethod
+    def forward(ctx, sequence: Any, n_state: int, x: Tensor, weight_ih: Tensor,
+                bias: Tensor | None, *tensors: Tensor):
+        state0 = tuple(tensors[:n_state])
+        weights = tuple(tensors[n_state:])
+        with torch.no_grad():
+            x_rows = _rows(x)
+            out, final, saved = sequence.forward(x_rows, weight_ih, bias, state0, weights)
+        ctx.save_for_backward(x_rows, weight_ih, bias)
+        ctx.sequence, ctx.saved = sequence, saved
+        return (out, *final)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, d_out: Tensor, *d_final: Tensor):
+        saved, sequence = ctx.saved, ctx.sequence
+        kept = _graph_kept()
+        if kept:  # a second backward will read the buffers this one overwrites
+            saved = {**saved, **{k: saved[k].clone() for k in sequence.overwrites}}
+        else:
+            ctx.saved = None
+        x, weight_ih, bias = ctx.saved_tensors
+        d_x, d_w, d_b, d_state0, d_weights = sequence.backward(
+            saved, d_out, tuple(d_final), x, weight_ih, bias, ctx.needs_input_grad[2])
+        if not kept:  # nothing else holds them now
+            for k in sequence.pooled:
+                POOL.give(saved[k])
+        return (None, None, d_x, d_w, d_b, *d_state0, *d_weights)
 
 
 def sequence_kernel(kernel: Any) -> tuple[Any, str | None]:
@@ -239,7 +338,16 @@ def run_native(
     sequence, reason = _sequence(cell, x, recurrent_mask)
     if reason is not None:
         raise ValueError(reason)
-    return run_kernel(sequence, cell, x, state, weights, reverse)
+    if x.dim() != 3:
+        raise ValueError(f"native backend: input must be (T, B, I), got {tuple(x.shape)}")
+    if reverse:
+        x = x.flip(0)
+    state0 = tuple(s.contiguous() for s in state)
+    result = _LayerFunction.apply(sequence, sequence.n_state, x, weights.weight_ih,
+                                  projection_bias(cell, weights), *state0,
+                                  *cell.bptt_weights(weights))
+    out, final = result[0], tuple(result[1:])
+    return (out.flip(0) if reverse else out), final
 
 
 ENGINE = Engine(run_native, supports_native)

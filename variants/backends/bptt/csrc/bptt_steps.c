@@ -312,76 +312,150 @@ void NAME(activation_derivative)(int64_t code, const REAL *y, REAL *out, int64_t
 /* sizeof(lstm_spec), to check the ctypes struct against the header. */
 int64_t NAME(lstm_spec_bytes)(void) { return (int64_t)sizeof(lstm_spec); }
 
-/* ---- Whole sequences: the time loop in C, the recurrent matmul inside it (gemm_block.h) ----
- * One call runs a layer-direction's forward (or backward) over all T steps: per step the
- * recurrent matmul of the step into its gate row, then the pointwise step above. Buffers are
- * those of the per-step path (bptt/lstm.py, gru.py, rnn.py), laid out (T, B, .) contiguously;
- * the weights come transposed for the forward (W_hh^T: H x G H) and as stored for the backward
- * (W_hh: G H x H). */
+/* ---- Whole layers: the time loop in C, every matmul inside it (gemm_block.h) ----
+ * One call runs a layer-direction's forward (or backward) over all T steps, the input projection
+ * and the weight gradients included: per step the projection x_t W_ih^T (+ bias) and the
+ * recurrent matmul into the step's gate row, then the pointwise step above; backward, per step,
+ * the pointwise backward, d h_{t-1} += d a_t W_hh, d x_t = d a_t W_ih, d W_hh += d a_t^T h_{t-1},
+ * d W_ih += d a_t^T x_t and d bias += the rows of d a_t, while d a_t is in cache. At study sizes
+ * (B = 32, H = 32-64) torch's GEMM over all steps ran these skinny shapes at about half its square
+ * rate, and its (T, B, G H) buffers were page-faulted in every call (issue 27).
+ * Layouts: gates, recs (T, B, row); hs, cs (T + 1, B, H) with step 0 the initial state; x_t's row
+ * b at x + t sxt + b sxb (a batch-first input needs no copy), likewise d_out (element stride sdj,
+ * 0 for an expanded gradient) and d x. Weights as stored: W_ih (row x I), W_hh (row x H); the
+ * forward reads them transposed (wih_t: I x row, wt: H x row). Gradient buffers (dwih, dwhh,
+ * dbias, ...) are added to: the caller zeroes them. */
 #include "gemm_block.h"
 
-/* LSTM family (no fed-back gates). gates: on entry xp (T, B, row), on exit the activations;
- * hs, cs: (T + 1, B, H) with step 0 the initial state. */
-void NAME(lstm_forward_seq)(const lstm_spec *s, int64_t T, REAL *gates, REAL *hs, REAL *cs,
-                            const REAL *wt, const REAL *peep) {
+/* dst (B x H, contiguous) = the rows of d_out at step t (row stride sdb, element stride sdj). */
+static void NAME(load_rows)(int64_t B, int64_t H, const REAL *src, int64_t sdb, int64_t sdj,
+                            REAL *dst) {
+    for (int64_t b = 0; b < B; b++) {
+        const REAL *row = src + b * sdb;
+        REAL *out = dst + b * H;
+        if (sdj == 1) memcpy(out, row, (size_t)H * sizeof(REAL));
+        else for (int64_t j = 0; j < H; j++) out[j] = row[j * sdj];
+    }
+}
+
+/* dst (B x H) += the rows of d_out at step t. */
+static void NAME(add_rows)(int64_t B, int64_t H, const REAL *src, int64_t sdb, int64_t sdj,
+                           REAL *dst) {
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t j = 0; j < H; j++) dst[b * H + j] += src[b * sdb + j * sdj];
+}
+
+/* a (B x row) = bias (or 0) + x_t W_ih^T. */
+static void NAME(project)(int64_t B, int64_t row, int64_t I, const REAL *xt, int64_t sxb,
+                          const REAL *wih_t, const REAL *bias, REAL *a) {
+    if (bias) {
+        for (int64_t b = 0; b < B; b++) memcpy(a + b * row, bias, (size_t)row * sizeof(REAL));
+    }
+    NAME(gemm)(B, row, I, xt, sxb, 1, wih_t, row, a, row, bias ? 1 : 0);
+}
+
+/* The input side of a backward step from d a_t (B x row, row stride ld): d x_t (when dx),
+ * d W_ih += d a_t^T x_t, d bias += the rows of d a_t (when dbias). */
+static void NAME(input_grads)(int64_t B, int64_t row, int64_t I, const REAL *da, int64_t ld,
+                              const REAL *wih, const REAL *xt, int64_t sxb, REAL *dxt,
+                              int64_t sdxb, REAL *dwih, REAL *dbias) {
+    if (dxt) NAME(gemm)(B, I, row, da, ld, 1, wih, I, dxt, sdxb, 0);
+    NAME(gemm)(row, I, B, da, 1, ld, xt, sxb, dwih, I, 1);
+    if (dbias)
+        for (int64_t b = 0; b < B; b++)
+            for (int64_t j = 0; j < row; j++) dbias[j] += da[b * ld + j];
+}
+
+/* LSTM family (no fed-back gates). On exit gates holds the activations. */
+void NAME(lstm_layer_forward)(const lstm_spec *s, int64_t T, int64_t I, const REAL *x,
+                              int64_t sxt, int64_t sxb, const REAL *wih_t, const REAL *bias,
+                              REAL *gates, REAL *hs, REAL *cs, const REAL *wt, const REAL *peep) {
     const int64_t B = s->batch, H = s->hidden, row = s->row, BH = B * H;
     for (int64_t t = 0; t < T; t++) {
         REAL *a = gates + t * B * row;
+        NAME(project)(B, row, I, x + t * sxt, sxb, wih_t, bias, a);
         NAME(gemm_acc)(B, row, H, hs + t * BH, H, wt, row, a, row);
         NAME(lstm_forward_step)(s, a, cs + t * BH, cs + (t + 1) * BH, hs + (t + 1) * BH, peep);
     }
 }
 
-/* gates: the activations, overwritten with d a (T, B, row). d_out: (T, B, H). dh: on entry
- * d_out[T-1] + the gradient into the final h; scratch after. dc: on entry the gradient into the
- * final c, on exit the gradient into c_0. w: W_hh (row x H). work: 11 H scratch values. */
-void NAME(lstm_backward_seq)(const lstm_spec *s, int64_t T, REAL *gates, const REAL *cs,
-                             const REAL *w, const REAL *d_out, REAL *dh, REAL *dc,
-                             const REAL *peep, REAL *work) {
+/* gates: the activations, overwritten with d a. dh: on entry the gradient into the final h, on
+ * exit the gradient into h_0; dc likewise for c. dpeep (peephole rows x H) or NULL. work: 11 H
+ * scratch values. */
+void NAME(lstm_layer_backward)(const lstm_spec *s, int64_t T, int64_t I, REAL *gates,
+                               const REAL *hs, const REAL *cs, const REAL *w, const REAL *wih,
+                               const REAL *x, int64_t sxt, int64_t sxb, const REAL *d_out,
+                               int64_t sdt, int64_t sdb, int64_t sdj, REAL *dh, REAL *dc,
+                               const REAL *peep, REAL *work, REAL *dx, int64_t sdxt,
+                               int64_t sdxb, REAL *dwhh, REAL *dwih, REAL *dbias, REAL *dpeep) {
     const int64_t B = s->batch, H = s->hidden, row = s->row, BH = B * H;
     for (int64_t t = T - 1; t >= 0; t--) {
-        if (t < T - 1) {
-            memcpy(dh, d_out + t * BH, (size_t)BH * sizeof(REAL));
-            NAME(gemm_acc)(B, H, row, gates + (t + 1) * B * row, row, w, H, dh, H);
+        REAL *da = gates + t * B * row;
+        if (t == T - 1) {
+            NAME(add_rows)(B, H, d_out + t * sdt, sdb, sdj, dh);
+        } else {
+            NAME(load_rows)(B, H, d_out + t * sdt, sdb, sdj, dh);
+            NAME(gemm_acc)(B, H, row, da + B * row, row, w, H, dh, H);
         }
-        NAME(lstm_backward_step)(s, gates + t * B * row, cs + t * BH, cs + (t + 1) * BH, dh, dc,
-                                 0, peep, work);
+        NAME(lstm_backward_step)(s, da, cs + t * BH, cs + (t + 1) * BH, dh, dc, 0, peep, work);
+        NAME(gemm)(row, H, B, da, 1, row, hs + t * BH, H, dwhh, H, 1);
+        NAME(input_grads)(B, row, I, da, row, wih, x + t * sxt, sxb, dx ? dx + t * sdxt : 0,
+                          sdxb, dwih, dbias);
+        if (dpeep) {  /* i and f peek at c_{t-1}, o at c_t */
+            const int64_t off[3] = {s->off_i, s->off_f, s->off_o};
+            const int64_t prow[3] = {s->peep_i, s->peep_f, s->peep_o};
+            for (int q = 0; q < 3; q++) {
+                if (prow[q] < 0) continue;
+                const REAL *c_used = cs + (q == 2 ? t + 1 : t) * BH;
+                REAL *dp = dpeep + prow[q] * H;
+                for (int64_t b = 0; b < B; b++)
+                    for (int64_t j = 0; j < H; j++)
+                        dp[j] += da[b * row + off[q] + j] * c_used[b * H + j];
+            }
+        }
     }
+    NAME(gemm)(B, H, row, gates, row, 1, w, H, dh, H, 0);
 }
 
-/* Reset-after GRU. gates: xp (T, B, 3H) -> r, z, n; recs (T, B, 3H): R h + b_hh per step;
- * hs (T + 1, B, H); wt: W_hh^T (H x 3H); bias: b_hh (3H) or NULL. */
-void NAME(gru_forward_seq)(int64_t batch, int64_t hidden, int64_t act_rec, int64_t act,
-                           int64_t T, REAL *gates, REAL *recs, REAL *hs, const REAL *wt,
-                           const REAL *bias) {
+/* Reset-after GRU. gates: r, z, n on exit; recs: R h + b_hh per step; bhh: b_hh (3H) or NULL. */
+void NAME(gru_layer_forward)(int64_t batch, int64_t hidden, int64_t act_rec, int64_t act,
+                             int64_t T, int64_t I, const REAL *x, int64_t sxt, int64_t sxb,
+                             const REAL *wih_t, const REAL *bias, REAL *gates, REAL *recs,
+                             REAL *hs, const REAL *wt, const REAL *bhh) {
     const int64_t H = hidden, G = 3 * hidden, BH = batch * hidden;
     for (int64_t t = 0; t < T; t++) {
-        REAL *rec = recs + t * batch * G;
-        for (int64_t b = 0; b < batch; b++) {
-            if (bias) memcpy(rec + b * G, bias, (size_t)G * sizeof(REAL));
-            else memset(rec + b * G, 0, (size_t)G * sizeof(REAL));
-        }
-        NAME(gemm_acc)(batch, G, H, hs + t * BH, H, wt, G, rec, G);
-        NAME(gru_forward_step)(batch, hidden, act_rec, act, gates + t * batch * G, rec,
-                               hs + t * BH, hs + (t + 1) * BH);
+        REAL *rec = recs + t * batch * G, *a = gates + t * batch * G;
+        NAME(project)(batch, G, I, x + t * sxt, sxb, wih_t, bias, a);
+        NAME(project)(batch, G, H, hs + t * BH, H, wt, bhh, rec);
+        NAME(gru_forward_step)(batch, hidden, act_rec, act, a, rec, hs + t * BH, hs + (t + 1) * BH);
     }
 }
 
-/* gates -> d xp, recs -> d rec (both (T, B, 3H)). d_out (T, B, H); dh: on entry d_out[T-1] + the
- * gradient into the final h, on exit the gradient into h_0; dh_prev: B H scratch; zeros: B H
- * zeros; w: W_hh (3H x H); work: 3 H scratch values. */
-void NAME(gru_backward_seq)(int64_t batch, int64_t hidden, int64_t act_rec, int64_t act,
-                            int64_t T, REAL *gates, REAL *recs, const REAL *hs, const REAL *w,
-                            const REAL *d_out, REAL *dh, REAL *dh_prev, const REAL *zeros,
-                            REAL *work) {
+/* gates -> d xp, recs -> d rec. dh: on entry the gradient into the final h, on exit the gradient
+ * into h_0. scratch: 2 B H values; work: 3 H. dbhh (3H) or NULL. */
+void NAME(gru_layer_backward)(int64_t batch, int64_t hidden, int64_t act_rec, int64_t act,
+                              int64_t T, int64_t I, REAL *gates, REAL *recs, const REAL *hs,
+                              const REAL *w, const REAL *wih, const REAL *x, int64_t sxt,
+                              int64_t sxb, const REAL *d_out, int64_t sdt, int64_t sdb,
+                              int64_t sdj, REAL *dh, REAL *scratch, REAL *work, REAL *dx,
+                              int64_t sdxt, int64_t sdxb, REAL *dwhh, REAL *dwih, REAL *dbias,
+                              REAL *dbhh) {
     const int64_t H = hidden, G = 3 * hidden, BH = batch * hidden;
-    REAL *cur = dh, *prev = dh_prev;
+    REAL *cur = dh, *prev = scratch, *d_prev = scratch + BH;
+    NAME(add_rows)(batch, H, d_out + (T - 1) * sdt, sdb, sdj, dh);
     for (int64_t t = T - 1; t >= 0; t--) {
-        const REAL *d_out_prev = t > 0 ? d_out + (t - 1) * BH : zeros;
-        NAME(gru_backward_step)(batch, hidden, act_rec, act, gates + t * batch * G,
-                                recs + t * batch * G, hs + t * BH, cur, d_out_prev, H, prev,
-                                work);
-        NAME(gemm_acc)(batch, H, G, recs + t * batch * G, G, w, H, prev, H);
+        REAL *da = gates + t * batch * G, *dr = recs + t * batch * G;
+        if (t > 0) NAME(load_rows)(batch, H, d_out + (t - 1) * sdt, sdb, sdj, d_prev);
+        else memset(d_prev, 0, (size_t)BH * sizeof(REAL));
+        NAME(gru_backward_step)(batch, hidden, act_rec, act, da, dr, hs + t * BH, cur, d_prev, H,
+                                prev, work);
+        NAME(gemm_acc)(batch, H, G, dr, G, w, H, prev, H);
+        NAME(gemm)(G, H, batch, dr, 1, G, hs + t * BH, H, dwhh, H, 1);
+        if (dbhh)
+            for (int64_t b = 0; b < batch; b++)
+                for (int64_t j = 0; j < G; j++) dbhh[j] += dr[b * G + j];
+        NAME(input_grads)(batch, G, I, da, G, wih, x + t * sxt, sxb, dx ? dx + t * sdxt : 0,
+                          sdxb, dwih, dbias);
         REAL *swap = cur;
         cur = prev;
         prev = swap;
@@ -389,32 +463,35 @@ void NAME(gru_backward_seq)(int64_t batch, int64_t hidden, int64_t act_rec, int6
     if (cur != dh) memcpy(dh, cur, (size_t)BH * sizeof(REAL));
 }
 
-/* Elman RNN: hs[t+1] = act(xp[t] + hs[t] W^T). xp (T, B, H) is read only; wt: W_hh^T. */
-void NAME(rnn_forward_seq)(int64_t batch, int64_t hidden, int64_t act, int64_t T,
-                           const REAL *xp, REAL *hs, const REAL *wt) {
+/* Elman RNN: hs[t+1] = act(bias + x_t W_ih^T + hs[t] W_hh^T). */
+void NAME(rnn_layer_forward)(int64_t batch, int64_t hidden, int64_t act, int64_t T, int64_t I,
+                             const REAL *x, int64_t sxt, int64_t sxb, const REAL *wih_t,
+                             const REAL *bias, REAL *hs, const REAL *wt) {
     const int64_t H = hidden, BH = batch * hidden;
     for (int64_t t = 0; t < T; t++) {
         REAL *h = hs + (t + 1) * BH;
-        memcpy(h, xp + t * BH, (size_t)BH * sizeof(REAL));
+        NAME(project)(batch, H, I, x + t * sxt, sxb, wih_t, bias, h);
         NAME(gemm_acc)(batch, H, H, hs + t * BH, H, wt, H, h, H);
         act_inplace(act, h, BH);
     }
 }
 
-/* d_a (T, B, H) receives d(pre-activation); dh: on entry d_out[T-1] + the gradient into the final
- * h (scratch after); w: W_hh (H x H). */
-void NAME(rnn_backward_seq)(int64_t batch, int64_t hidden, int64_t act, int64_t T,
-                            const REAL *hs, const REAL *w, const REAL *d_out, REAL *dh,
-                            REAL *d_a) {
+/* dh: on entry the gradient into the final h, on exit the gradient into h_0. da: B H scratch. */
+void NAME(rnn_layer_backward)(int64_t batch, int64_t hidden, int64_t act, int64_t T, int64_t I,
+                              const REAL *hs, const REAL *w, const REAL *wih, const REAL *x,
+                              int64_t sxt, int64_t sxb, const REAL *d_out, int64_t sdt,
+                              int64_t sdb, int64_t sdj, REAL *dh, REAL *da, REAL *dx,
+                              int64_t sdxt, int64_t sdxb, REAL *dwhh, REAL *dwih, REAL *dbias) {
     const int64_t H = hidden, BH = batch * hidden;
+    NAME(add_rows)(batch, H, d_out + (T - 1) * sdt, sdb, sdj, dh);
     for (int64_t t = T - 1; t >= 0; t--) {
-        REAL *da = d_a + t * BH;
         act_derivative(act, hs + (t + 1) * BH, da, BH);
         for (int64_t j = 0; j < BH; j++) da[j] *= dh[j];
-        if (t > 0) {
-            memcpy(dh, d_out + (t - 1) * BH, (size_t)BH * sizeof(REAL));
-            NAME(gemm_acc)(batch, H, H, da, H, w, H, dh, H);
-        }
+        NAME(gemm)(H, H, batch, da, 1, H, hs + t * BH, H, dwhh, H, 1);
+        NAME(input_grads)(batch, H, I, da, H, wih, x + t * sxt, sxb, dx ? dx + t * sdxt : 0,
+                          sdxb, dwih, dbias);
+        if (t > 0) NAME(load_rows)(batch, H, d_out + (t - 1) * sdt, sdb, sdj, dh);
+        NAME(gemm)(batch, H, H, da, H, 1, w, H, dh, H, t > 0 ? 1 : 0);
     }
 }
 
