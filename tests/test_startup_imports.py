@@ -58,6 +58,6 @@ def test_startup_tool_reads_importtime_lines():
 def test_startup_tool_times_a_one_step_job():
     from devtools import startup
 
-    (wall, cpu), = startup.main(["--repeats", "1", "variant.hidden_size=4", "data.batch_size=2",
-                                 "task.length=5", "data.val_size=2", "data.test_size=2"])
-    assert wall > 0 and cpu > 0
+    (timing,) = startup.main(["--repeats", "1", "variant.hidden_size=4", "data.batch_size=2",
+                              "task.length=5", "data.val_size=2", "data.test_size=2"])
+    assert 0 < timing.first_step_wall < timing.wall and 0 < timing.first_step_cpu < timing.cpu
