@@ -56,7 +56,8 @@ import torch
 import variants
 from variants.backends.bptt import native as bptt_native
 
-# What `--paths previous` swaps back in: the optimizer classes before the lean step.
+# What `--paths previous` swaps back in: the optimizer classes before the lean step (and
+# Lightning's own gradient clipping: `step_path`).
 PREVIOUS = {"adam": torch.optim.Adam}
 
 CELLS = ("lstm", "gru", "rnn", "cifg")
@@ -175,22 +176,27 @@ def step_path(path: str) -> Iterator[None]:
     if path == "lean":
         yield
         return
-    from gatebench.training import optim
+    from gatebench.training import model, optim
 
-    kept = dict(optim.OPTIMIZERS)
+    kept, clip = dict(optim.OPTIMIZERS), model.clip_grad_norm
     optim.OPTIMIZERS.update(PREVIOUS)
+    model.clip_grad_norm = lambda parameters, max_norm: None  # Lightning's clipping runs
     try:
         yield
     finally:
         optim.OPTIMIZERS.update(kept)
+        model.clip_grad_norm = clip
 
 
 def bare_step(cell: str, batch: int, hidden: int, length: int, backend: str):
     """A closure running one training step without Lightning (data, model, loss, the model's own
     optimizer)."""
+    from gatebench.training import model as home
+
     task, model = build_model(cell, hidden, length, backend)
     model.train()
     optimizer = model.configure_optimizers()
+    clip = home.clip_grad_norm  # what the path's SequenceModel.configure_gradient_clipping runs
     generator = torch.Generator().manual_seed(1)
     params = list(model.parameters())
 
@@ -199,7 +205,8 @@ def bare_step(cell: str, batch: int, hidden: int, length: int, backend: str):
         optimizer.zero_grad(set_to_none=True)
         loss = task.loss(model(x), y, mask)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        if clip(params, 1.0) is None:
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
 
     return run
