@@ -10,12 +10,12 @@ exact test by scipy. A claim that the records stop carrying fails here.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from fixtures.scaling_tables import check_committed
 from lifelines.statistics import logrank_test
 from scipy import stats
 
@@ -81,31 +81,10 @@ def logrank_holm(study: dict) -> dict[tuple[str, int], float]:
     return {(r.variant, int(r.length)): adjusted[r.p_logrank] for r in rows.itertuples()}
 
 
-NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
-
-
-def same_numbers(new: str, old: str) -> None:
-    """The same line up to the last printed digit of a number, or a little more where the
-    optimiser's end point moves between machines (the flat likelihoods of the controls' laws):
-    1e-3 relative, or one unit of the second decimal."""
-    assert NUMBER.sub("#", new) == NUMBER.sub("#", old), (new, old)
-    for a, b in zip(NUMBER.findall(new), NUMBER.findall(old), strict=True):
-        x, y = float(a), float(b)
-        assert abs(x - y) <= max(0.011, 1e-3 * abs(y)), (new, old)
-
-
 def test_the_committed_tables_are_the_records(study: dict, tmp_path: Path) -> None:
-    for out, lags in [(STUDY, None), (STUDY / "common_lags", [100, 200, 400])]:
-        fresh = scaling.write_scaling(STUDY, plots=False, primary=PRIMARY, hidden_size=32,
-                                      out_dir=tmp_path / out.name, primary_lags=lags)
-        committed = [line for line in (out / "scaling.md").read_text().strip().splitlines()
-                     if not line.startswith("![")]  # fmt: skip
-        regenerated = fresh.read_text().strip().splitlines()
-        while committed and not committed[-1]:
-            committed.pop()
-        assert len(regenerated) == len(committed)
-        for new, old in zip(regenerated, committed, strict=True):
-            same_numbers(new, old)
+    check_committed(STUDY, STUDY / "scaling.md", tmp_path / "all", PRIMARY, None)
+    check_committed(STUDY, STUDY / "common_lags" / "scaling.md", tmp_path / "common", PRIMARY,
+                    [100, 200, 400])  # fmt: skip
     assert (STUDY / "scaling.png").stat().st_size > 10_000
 
 
