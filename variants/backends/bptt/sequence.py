@@ -22,6 +22,7 @@ Single-threaded: the loop runs on the calling thread whatever torch's thread cou
 from __future__ import annotations
 
 import ctypes
+import threading
 from typing import Any
 
 import torch
@@ -54,23 +55,28 @@ class _BufferPool:
 
     def __init__(self, limit: int = 256 << 20) -> None:
         self.limit, self.free, self.bytes = limit, [], 0
+        self.lock = threading.Lock()
 
     def take(self, shape: tuple[int, ...], like: Tensor) -> Tensor:
+        """A free buffer of `shape` (like `like`'s dtype and device), else a new one."""
         key = (shape, like.dtype, like.device)
-        for k, (held_key, tensor) in enumerate(self.free):
-            if held_key == key:
-                del self.free[k]
-                self.bytes -= tensor.nbytes
-                return tensor
+        with self.lock:
+            for k, (held_key, tensor) in enumerate(self.free):
+                if held_key == key:
+                    del self.free[k]
+                    self.bytes -= tensor.nbytes
+                    return tensor
         return like.new_empty(shape)
 
     def give(self, tensor: Tensor) -> None:
+        """Keep `tensor` for a later `take` (its owner must hold no other reference to it)."""
         if tensor.nbytes > self.limit:
             return
-        self.free.append(((tuple(tensor.shape), tensor.dtype, tensor.device), tensor))
-        self.bytes += tensor.nbytes
-        while self.bytes > self.limit:
-            self.bytes -= self.free.pop(0)[1].nbytes
+        with self.lock:
+            self.free.append(((tuple(tensor.shape), tensor.dtype, tensor.device), tensor))
+            self.bytes += tensor.nbytes
+            while self.bytes > self.limit:
+                self.bytes -= self.free.pop(0)[1].nbytes
 
 
 POOL = _BufferPool()
@@ -343,9 +349,17 @@ def run_native(
     if reverse:
         x = x.flip(0)
     state0 = tuple(s.contiguous() for s in state)
-    result = _LayerFunction.apply(sequence, sequence.n_state, x, weights.weight_ih,
-                                  projection_bias(cell, weights), *state0,
-                                  *cell.bptt_weights(weights))
+    bias = projection_bias(cell, weights)
+    tensors = (weights.weight_ih, *state0, *cell.bptt_weights(weights))
+    if bias is not None:
+        bias = bias.contiguous()
+        tensors += (bias,)
+    odd = [t for t in tensors if t is not None and t.dtype != x.dtype]
+    if odd:  # C reads raw memory: a mismatch would not raise there
+        raise ValueError(f"backend='native': input dtype {x.dtype} and weight/state dtype "
+                         f"{odd[0].dtype} differ; accepted: one dtype for all")
+    result = _LayerFunction.apply(sequence, sequence.n_state, x, weights.weight_ih, bias,
+                                  *state0, *cell.bptt_weights(weights))
     out, final = result[0], tuple(result[1:])
     return (out.flip(0) if reverse else out), final
 
