@@ -70,3 +70,9 @@ def test_avx2_and_portable_tiles_match_the_reference(tmp_path, monkeypatch, drop
             got = _grads(layer, "native", x, True)
             for a, b in zip(got, want, strict=True):
                 torch.testing.assert_close(a, b, atol=tol, rtol=tol)
+
+
+def test_refuses_an_input_whose_dtype_differs_from_the_weights():
+    layer = variants.build("lstm", 3, 4, backend="native")  # float32 weights
+    with pytest.raises(ValueError, match="backend='native': input dtype torch.float64"):
+        layer(torch.zeros(2, 1, 3, dtype=torch.float64))
