@@ -32,7 +32,8 @@ from variants.backends import kernel_table
 
 SOURCE = Path(__file__).with_name("csrc") / "bptt_steps.c"
 # included by SOURCE: part of the cache key (and of pyproject's package-data)
-HEADERS = (SOURCE.with_name("gemm_block.h"), SOURCE.with_name("slstm_step.h"))
+HEADERS = tuple(SOURCE.with_name(name) for name in (
+    "gemm_block.h", "slstm_step.h", "lstm_backward_std.h"))
 ENABLE_ENV = "GATEBENCH_NATIVE"  # "0": never use the compiled step
 SUFFIX = {torch.float32: "_f32", torch.float64: "_f64"}
 

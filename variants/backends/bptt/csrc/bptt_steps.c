@@ -108,6 +108,10 @@ static void act_derivative(int64_t kind, const REAL *y, REAL *out, int64_t n) {
     }
 }
 
+/* The backward step of the common presets in one pass over each row (lstm_backward_step uses it
+ * when lstm_std_case says so). */
+#include "lstm_backward_std.h"
+
 /* Forward of one step. On entry gates holds the pre-activations a = xp + R h (+ Q s) of step t
  * (B rows of `row`); on exit the activations i, f, g, o. Writes c_t and h_t. */
 void NAME(lstm_forward_step)(const lstm_spec *s, REAL *gates, const REAL *c_prev, REAL *c,
@@ -196,6 +200,11 @@ static void backward_c(int64_t H, REAL coupled, const REAL *restrict iv, const R
 void NAME(lstm_backward_step)(const lstm_spec *s, REAL *gates, const REAL *c_prev,
                               const REAL *c, const REAL *dh, REAL *dc, const REAL *q,
                               const REAL *peep, REAL *work) {
+    const int which = q ? 0 : lstm_std_case(s);
+    if (which) {
+        NAME(lstm_backward_std)(s, which, gates, c_prev, c, dh, dc, peep);
+        return;
+    }
     const int64_t H = s->hidden, row = s->row, q_row = s->q_row;
     const int64_t off_i = s->off_i, off_f = s->off_f, off_g = s->off_g, off_o = s->off_o;
     const int64_t q_i = q ? s->q_i : -1, q_f = q ? s->q_f : -1, q_o = q ? s->q_o : -1;
