@@ -111,12 +111,16 @@ class LSTMSequence:
         self.gate_blocks = kernel.gate_blocks
         self.peephole = bool(kernel.spec.peephole_gates)
         self.pos = {b: k for k, b in enumerate(kernel.spec.blocks)}
+        self.specs: dict[tuple[int, int], native.Spec] = {}  # read only by C: shared
 
     def native_spec(self, batch: int, hidden: int) -> native.Spec:
         """The kernel's `native_spec` with the blocks at their offsets in the cell's order."""
-        spec = self.kernel.native_spec(batch, hidden)
-        for b in "ifgo":
-            setattr(spec, f"off_{b}", self.pos[b] * hidden if b in self.pos else -1)
+        spec = self.specs.get((batch, hidden))
+        if spec is None:
+            spec = self.kernel.native_spec(batch, hidden)
+            for b in "ifgo":
+                setattr(spec, f"off_{b}", self.pos[b] * hidden if b in self.pos else -1)
+            self.specs[(batch, hidden)] = spec
         return spec
 
     def forward(self, x: Tensor, w_ih: Tensor, bias: Tensor | None,
@@ -291,6 +295,9 @@ class _LayerFunction(torch.autograd.Function):
         return (None, None, d_x, d_w, d_b, *d_state0, *d_weights)
 
 
+_LSTM_SEQUENCES: dict[Any, LSTMSequence] = {}
+
+
 def sequence_kernel(kernel: Any) -> tuple[Any, str | None]:
     """(the whole-sequence form of a `bptt` kernel, None), or (None, why there is none).
 
@@ -298,7 +305,10 @@ def sequence_kernel(kernel: Any) -> tuple[Any, str | None]:
     if type(kernel) is LSTMKernel:
         if kernel.spec.full_gate_recurrence:
             return None, "the fed-back gates of full_gate_recurrence (fgr) have no C loop"
-        return LSTMSequence(kernel), None
+        sequence = _LSTM_SEQUENCES.get(kernel.spec)  # a kernel is a function of its spec
+        if sequence is None:
+            sequence = _LSTM_SEQUENCES[kernel.spec] = LSTMSequence(kernel)
+        return sequence, None
     if type(kernel) is GRUKernel:
         return GRUSequence(kernel), None
     if type(kernel) is ElmanKernel:
