@@ -1,9 +1,10 @@
 """Start-up (issue 27): what a training job imports before it builds anything stays light.
 
 `python -m gatebench.train` imports its module and Hydra instantiates the end-of-sweep callbacks
-before the job runs; none of that may load pandas (the report), torch or the plotting and
-logging libraries: they cost seconds of every job's start-up. `gatebench.report`'s names load on
-first use.
+(the sweep progress callback included) before the job runs; none of that may load pandas (the
+report), torch, Lightning or the plotting and logging libraries: they cost seconds of every
+job's start-up, and of a `--help`, a config error or a joblib sweep's parent process.
+`gatebench.report`'s names load on first use.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ HEAVY = ("pandas", "torch", "scipy", "matplotlib", "wandb", "optuna", "pytorch_l
 
 def test_the_entry_point_and_the_report_callback_import_nothing_heavy():
     code = ("import sys, gatebench.train, gatebench.report.callback, gatebench.sweep.status, "
-            "gatebench.sweep.hydra_callbacks; "
+            "gatebench.sweep.hydra_callbacks, gatebench.sweep.progress; "
             f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True,
                           text=True, timeout=120)

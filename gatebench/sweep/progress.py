@@ -25,7 +25,7 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from gatebench.run.progress import duration
+from gatebench.run.progress_text import duration
 from gatebench.run.schema import RESULTS_FILE, STATUSES
 from gatebench.sweep import invocation
 
