@@ -138,3 +138,19 @@ def test_clip_grad_norm_leaves_mixed_dtypes_to_torch() -> None:
         p.grad = torch.ones_like(p)
     assert clip_grad_norm(params, 1.0) is None
     assert all(torch.equal(p.grad, torch.ones_like(p)) for p in params)  # untouched
+
+
+def test_a_non_contiguous_gradient_runs_torchs_step() -> None:
+    ours, theirs = _params(torch.float32), _params(torch.float32)
+    flat, reference = FlatAdam(ours, lr=0.01), torch.optim.Adam(theirs, lr=0.01)
+    _run(flat, ours, range(2))
+    _run(reference, theirs, range(2))
+    for params, optimizer in ((ours, flat), (theirs, reference)):
+        optimizer.zero_grad(set_to_none=True)
+        for p, grad in zip(params, _grads(params, 2), strict=True):
+            p.grad = grad
+        params[0].grad = _grads(params, 5)[0].t().contiguous().t()  # (7, 3), strides (1, 7)
+        optimizer.step()
+    assert not ours[0].grad.is_contiguous() and not flat._flat
+    assert all(torch.equal(a, b) for a, b in zip(ours, theirs, strict=True))
+    _assert_same_state(flat, reference)
