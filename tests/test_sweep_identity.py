@@ -96,7 +96,7 @@ def test_a_sweep_rerun_in_another_order_trains_nothing_again(tmp_path) -> None:
 @pytest.mark.slow
 def test_two_sweeps_into_one_dir_keep_their_own_tallies_and_outcomes(tmp_path) -> None:
     sweep = tmp_path / "sweep"
-    long = ["trainer.max_steps=3000", "trainer.val_check_interval=1000", "seed=0"]
+    long = ["trainer.max_steps=9000", "trainer.val_check_interval=3000", "seed=0"]
     first = subprocess.Popen(_sweep(sweep, *long), cwd=REPO, env=ENV, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)  # fmt: skip
     while not list(sweep.glob("0_*/checkpoints")) and not list(sweep.glob("0_*/metrics.csv")):
