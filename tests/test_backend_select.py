@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import variants
-from variants.backends.auto import choose_backend
+from variants.backends.auto import CPU_NATIVE_MAX_HIDDEN, choose_backend
 
 
 def test_auto_is_the_default_and_picks_native_then_bptt_on_cpu():
@@ -14,7 +14,7 @@ def test_auto_is_the_default_and_picks_native_then_bptt_on_cpu():
     assert layer.backend == "auto"
     x = torch.randn(5, 2, 3)
     assert choose_backend(layer.cell, x, None) == "native"  # H <= CPU_NATIVE_MAX_HIDDEN
-    wide = variants.build("peephole", 3, 129)
+    wide = variants.build("peephole", 3, CPU_NATIVE_MAX_HIDDEN + 1)
     assert choose_backend(wide.cell, x, None) == "bptt"  # above it
     assert choose_backend(layer.cell, x, torch.ones(2, 4)) == "reference"
 

@@ -3,11 +3,13 @@
 - CUDA: `cudnn` for cells equal to torch's own op (rnn, lstm, gru with default activations): cuDNN's
   fused kernels beat the first Triton kernel by 2.4-4.4x at H <= 128 (ANCHORS.md, H200); then
   `triton`; then `bptt`; then `reference`.
-- CPU: `native` (the `bptt` kernels with whole time loops in C) where H <= `CPU_NATIVE_MAX_HIDDEN`:
-  measured 0.35-0.9x of `bptt`'s time at H 32-64 (B 32), 0.81-1.01x at H = 128 and 1.02-1.07x at
-  H = 256 with one thread, 0.58-0.73x at H 64-128 with two (issue 27,
-  results/speed/step-budget-cpu-2core.md); then `bptt` (within 1.2x of torch's fused modules or
-  faster, results/speed/cpu-2core.md), then `reference`.
+- CPU: `native` (the whole layer in C: time loops, input projection and weight gradients) where
+  H <= `CPU_NATIVE_MAX_HIDDEN`: after the whole-layer kernel (issue 27, 2026-12-07, the 2-core
+  AVX-512 machine at load ~5.5, `devtools.speed --backends native --against bptt`, B = 32) it
+  took 0.45-0.48x of `bptt`'s time at H = 128 (T = 100), 0.44-0.57x at H = 256 and 0.51-0.68x at
+  H = 512 (T = 50) with one thread, 0.26-0.50x at H = 256-512 with two; larger H was not
+  measured, so `bptt` takes over above 512 (within 1.2x of torch's fused modules or faster,
+  results/speed/cpu-2core.md), then `reference`.
 - Both: `scan` first for the cells that declare a diagonal-linear recurrence (minGRU, minLSTM;
   no other backend serves them), results/speed/scan-cpu-2core.md.
 
@@ -31,7 +33,7 @@ PREFERENCE: dict[str, tuple[str, ...]] = {
     "cpu": ("scan", "bptt", "reference"),
 }
 FALLBACK = ("scan", "bptt", "reference")  # other device types
-CPU_NATIVE_MAX_HIDDEN = 128  # up to here `native` beat `bptt` on CPU (1 thread; issue 27)
+CPU_NATIVE_MAX_HIDDEN = 512  # up to here `native` was measured to beat `bptt` on CPU (issue 27)
 CPU_SMALL = ("scan", "native", "bptt", "reference")  # the CPU order at H <= that
 
 
