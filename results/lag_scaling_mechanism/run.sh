@@ -7,11 +7,15 @@
 # (`diagnostics.every=10`). Then `python -m gatebench.report.mechanism` (mechanism.md, .png).
 # Run or resume (a final run skips itself):
 #   GATEBENCH_WRITE_TRACKED=1 nice -n 19 bash results/lag_scaling_mechanism/run.sh
+# RESULTS=/path/to/results runs the code of this checkout on another checkout's results (the
+# runs of 2026-12-07 ran from the worktree of results/lag_scaling_fine's commit, 910da85, as
+# that study did, with RESULTS pointing at the main checkout's results/).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-.venv/bin/python}
-OUT=results/lag_scaling_mechanism
-SELECTED=$(grep -o 'selected: .*' results/lag_scaling_fine/gatebench-study.log | tail -1)
+RESULTS=${RESULTS:-results}
+OUT=$RESULTS/lag_scaling_mechanism
+SELECTED=$(grep -o 'selected: .*' "$RESULTS/lag_scaling_fine/gatebench-study.log" | tail -1)
 [ -n "$SELECTED" ] || { echo "run.sh: results/lag_scaling_fine has not selected its rates yet" >&2; exit 2; }
 
 declare -A CELL=(
