@@ -25,8 +25,9 @@ declare -A CELL=(
 )
 for cell in gru lstm_fb1 cifg_np_fb1; do
   for T in 100 400; do
-    lr=$(grep -o "$cell adding T=$T: optimizer.lr=[0-9.e-]*" <<< "$SELECTED" | sed 's/.*=//')
-    [ -n "$lr" ] || { echo "run.sh: no selected rate for $cell T=$T" >&2; exit 2; }
+    # "(: |; )" anchors the cell's name: "gru adding T=100" also occurs inside "mingru adding T=100".
+    lr=$(grep -oE "(: |; )$cell adding T=$T: optimizer.lr=[0-9.e-]+" <<< "$SELECTED" | sed 's/.*=//')
+    [ "$(wc -w <<< "$lr")" = 1 ] || { echo "run.sh: want one selected rate for $cell T=$T, got '$lr'" >&2; exit 2; }
     # shellcheck disable=SC2086
     $PY -m gatebench.train -m ${CELL[$cell]} task=adding task.length=$T optimizer.lr=$lr \
       data.batch_size=32 data.val_size=512 data.test_size=512 trainer.val_check_interval=20 \
