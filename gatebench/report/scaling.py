@@ -152,9 +152,9 @@ def fit_laws(frame: pd.DataFrame, confidence: float = CONFIDENCE) -> list[Law]:
 
 @dataclass(frozen=True)
 class Contrast:
-    """b(cell) - b(against) on one task and width: the difference, its Wald interval and
-    two-sided z-test p (independent fits: se = sqrt(se1^2 + se2^2)), and Holm's p over the
-    family it was computed in."""
+    """b(cell) - b(against) on one task and width: the two exponents, their difference, its
+    Wald interval and two-sided z-test p (independent fits: se = sqrt(se1^2 + se2^2)), and
+    Holm's p over the family it was computed in."""
 
     cell: str
     against: str
@@ -165,6 +165,8 @@ class Contrast:
     high: float
     p: float
     holm_p: float
+    exponent_cell: float = math.nan
+    exponent_against: float = math.nan
 
 
 def compare_exponents(laws: Sequence[Law], pairs: Sequence[tuple[str, str]], task: str,
@@ -183,15 +185,17 @@ def compare_exponents(laws: Sequence[Law], pairs: Sequence[tuple[str, str]], tas
     for cell, against in pairs:
         one, two = by.get((cell, task, hidden_size)), by.get((against, task, hidden_size))
         if one is None or two is None or not (math.isfinite(one.se) and math.isfinite(two.se)):
-            rows.append((cell, against, math.nan, math.nan, math.nan, math.nan))
+            rows.append((cell, against, math.nan, math.nan, math.nan, math.nan,
+                         one.exponent if one else math.nan, two.exponent if two else math.nan))
             continue
         difference = one.exponent - two.exponent
         se = math.hypot(one.se, two.se)
         p = float(2 * stats.norm.sf(abs(difference) / se)) if se > 0 else math.nan
-        rows.append((cell, against, difference, difference - z * se, difference + z * se, p))
+        rows.append((cell, against, difference, difference - z * se, difference + z * se, p,
+                     one.exponent, two.exponent))
     adjusted = holm([r[5] for r in rows])
-    return [Contrast(c, a, task, hidden_size, d, lo, hi, p, float(h))
-            for (c, a, d, lo, hi, p), h in zip(rows, adjusted, strict=True)]  # fmt: skip
+    return [Contrast(c, a, task, hidden_size, d, lo, hi, p, float(h), b1, b2)
+            for (c, a, d, lo, hi, p, b1, b2), h in zip(rows, adjusted, strict=True)]  # fmt: skip
 
 
 def primary_family(frame: pd.DataFrame, pairs: Sequence[tuple[str, str]], task: str,
@@ -345,13 +349,18 @@ def _p(value: float) -> str:
     return "-" if math.isnan(value) else f"{value:.2g}"
 
 
+def _b(value: float) -> str:
+    return "-" if math.isnan(value) else f"{value:.2f}"
+
+
 def contrasts_markdown(contrasts: Sequence[Contrast]) -> str:
-    lines = ["| b(cell) - b(against) | task | hidden | difference [95%] | p (Wald z) | Holm p |",
-             "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| b(cell) - b(against) | task | hidden | b(cell) | b(against) | difference [95%] "
+             "| p (Wald z) | Holm p |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     for c in contrasts:
         shown = "not fitted" if math.isnan(c.difference) else \
             f"{c.difference:.2f} [{c.low:.2f}, {c.high:.2f}]"
-        lines.append(f"| {c.cell} - {c.against} | {c.task} | {c.hidden_size} | {shown} | "
+        lines.append(f"| {c.cell} - {c.against} | {c.task} | {c.hidden_size} | "
+                     f"{_b(c.exponent_cell)} | {_b(c.exponent_against)} | {shown} | "
                      f"{_p(c.p)} | {_p(c.holm_p)} |")  # fmt: skip
     return "\n".join(lines)
 
