@@ -210,3 +210,16 @@ def test_the_comparison_with_the_first_study(study: dict) -> None:
     assert (f"exponent, {old.exponent:.2f} [{old.low:.2f}, {old.high:.2f}], does not replicate "
             f"({new.exponent:.2f} here)") in readme  # fmt: skip
     assert old.high < new.low  # the intervals do not overlap
+
+
+def test_the_ledger_quotes_the_same_numbers(study: dict) -> None:
+    ledger = text(ROOT / "results" / "ledger.md")
+    readme = study["readme"]
+    for words in ("6-28x", "3-14x", "0.00043 and 0.00025", "(Holm p = 8.1e-08)",
+                  "-0.57 [-0.90, -0.23]", "-0.92 [-1.25, -0.59]"):  # fmt: skip
+        assert words in readme, words
+    assert ("the gap is 6-28x and grows with the lag (pre-registered P1, the difference of "
+            "exponents on lags 100-400: -0.92 [-1.25, -0.59], Holm p = 8.1e-08)") in ledger
+    assert ("median 3-14x fewer steps (log-rank Holm p at most 0.00025), and its learning time "
+            "grew more slowly with the lag (pre-registered P2: -0.57 [-0.90, -0.23], Holm p = "
+            "0.0008)") in ledger  # fmt: skip
