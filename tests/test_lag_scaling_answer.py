@@ -211,11 +211,3 @@ def test_the_ledger_rows(study: dict, logrank_holm: dict) -> None:
             f"{km(study, 'lstm_chrono', 400):.0f} against {km(study, 'lstm_fb1', 400):.0f}; "
             f"log-rank Holm p = {c200:.2g} and {c400:.2g}), not at T = 100 (Holm p = "
             f"{c100:.2g})") in ledger  # fmt: skip
-
-
-def test_the_front_door_quotes_the_same_numbers(study: dict) -> None:
-    readme = " ".join((ROOT / "README.md").read_text().split())
-    answer = study["readme"]
-    for words in ("GRU 100-200", "CIFG 200-600",
-                  "needs 600-2800", "3 of 10 runs unsolved at T = 400"):  # fmt: skip
-        assert words in readme and words in answer, words

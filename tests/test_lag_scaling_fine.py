@@ -223,3 +223,18 @@ def test_the_ledger_quotes_the_same_numbers(study: dict) -> None:
     assert ("median 3-14x fewer steps (log-rank Holm p at most 0.00025), and its learning time "
             "grew more slowly with the lag (pre-registered P2: -0.57 [-0.90, -0.23], Holm p = "
             "0.0008)") in ledger  # fmt: skip
+
+
+def test_the_front_door_quotes_the_same_numbers(study: dict) -> None:
+    front = text(ROOT / "README.md")
+    law = study["laws"]["lstm_fb1"]
+    p1, p2 = scaling.primary_family(study["frame"], PRIMARY, "adding", 32, COMMON)
+    coupled = medians(study, "cifg_np_fb1", (50, 100, 200, 400))
+    gru = medians(study, "gru", (50, 100, 200, 400, 800))
+    assert (f"(Kaplan-Meier medians {km(study, 'lstm_fb1', 50):.0f} at T = 50 to "
+            f"{km(study, 'lstm_fb1', 400):.0f} at T = 400; exponent {law.exponent:.2f} "
+            f"[{law.low:.2f}, {law.high:.2f}])") in front  # fmt: skip
+    assert f"(f = 1 - i) needs {min(coupled):.0f}-{max(coupled):.0f} steps over those" in front
+    assert f"the GRU {min(gru):.0f}-{max(gru):.0f} up to T = 800" in front
+    assert (f"both pre-registered differences of exponents hold (Holm p = {p1.holm_p:.2g} and "
+            f"{p2.holm_p:.2g})") in front  # fmt: skip
