@@ -238,3 +238,33 @@ def test_the_front_door_quotes_the_same_numbers(study: dict) -> None:
     assert f"the GRU {min(gru):.0f}-{max(gru):.0f} up to T = 800" in front
     assert (f"both pre-registered differences of exponents hold (Holm p = {p1.holm_p:.2g} and "
             f"{p2.holm_p:.2g})") in front  # fmt: skip
+
+
+def test_the_mechanism_section_is_the_records() -> None:
+    from gatebench.report import mechanism
+
+    readme = text(STUDY / "README.md")
+    root = ROOT / "results" / "lag_scaling_mechanism"
+    records = mechanism.read_records(root)
+    rows = pd.DataFrame([mechanism.events(r) for r in records], columns=mechanism.COLUMNS)
+    assert len(rows) == 48 and set(rows["seed"]) == set(range(30, 38))
+    assert {r["git_commit"] for r in records} == {"910da85bfba7644334c80ea6f1e5047c2faea5a1"}
+    fell = rows[rows["t_loss"].notna()]
+    lead = fell["lead_keep"]
+    assert (f"In {int((lead > 0).sum())} of the {len(fell)} runs whose loss fell the keep gate "
+            f"was half-way open before it (in the other {int((lead == 0).sum())} at the same "
+            "snapshot; in none after)") in readme  # fmt: skip
+    assert (lead < 0).sum() == 0
+    table = mechanism.lead_table(rows)
+    assert len(table) * 2 == 12 and table["keep: sign test p"].min() == pytest.approx(2 / 2**8)
+    holm_smallest = 12 * table[["keep: sign test p", "grad: sign test p"]].to_numpy().min()
+    assert holm_smallest > 0.05
+    share = fell["t_keep"] / fell["t_loss"]
+    median = {v: share[fell["variant"] == v].median() for v in ("cifg_np_fb1", "gru", "lstm_fb1")}
+    assert (f"median {median['cifg_np_fb1']:.2f} (`cifg_np_fb1`) and {median['gru']:.2f} (GRU) of "
+            f"the time the loss takes to fall; in `lstm_fb1` at {median['lstm_fb1']:.2f}"
+            ) in readme  # fmt: skip
+    lstm = fell[fell["variant"] == "lstm_fb1"]
+    assert f"within a median {lstm['lead_keep'].median():.0f} steps" in readme
+    solved = int((rows[rows["variant"] == "lstm_fb1"]["status"] == "solved").sum())
+    assert f"`lstm_fb1` solved {solved} of 16" in readme
