@@ -131,6 +131,11 @@ def test_three_job_multirun_prints_rising_progress_and_a_summary_matching_the_re
     last = {s: int(n) for n, s in (part.split() for part in lines[-1][1].split(", "))}
     assert last == statuses
     assert (sweep / "progress.log").read_text().count("done (") == 4
+    # a second sweep into the same directory tallies its own job, not the first sweep's three
+    again = _cli("-m", *TINY, "optimizer.lr=0.03", f"hydra.sweep.dir={sweep}",
+                 "hydra.sweep.subdir=again")  # fmt: skip
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert re.search(r"sweep finished: jobs 1/1 done \(1 finished\)", again.stdout), again.stdout
 
 
 def test_ctrl_c_names_the_checkpoint_and_its_resume_command_resumes(tmp_path) -> None:

@@ -9,16 +9,18 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 
-def count_results(sweep_dir: Path) -> dict[str, int]:
+def count_results(sweep_dir: Path, jobs: set[str] | None = None) -> dict[str, int]:
     """Runs under `sweep_dir` by results.json status (`missing` for job dirs without one,
-    `invalid` for a file that is not a record)."""
+    `invalid` for a file that is not a record); only the job folders named in `jobs` when given
+    (one sweep's own, in a directory earlier sweeps also wrote to)."""
     from gatebench.run.resume import read_record
 
     counts: dict[str, int] = {}
     from gatebench.run.schema import SAME_RUN_FILE
 
     job_dirs = [p for p in sweep_dir.iterdir() if p.is_dir() and not p.name.startswith(".")
-                and not (p / SAME_RUN_FILE).is_file()]  # a re-ordered job: its run is elsewhere
+                and not (p / SAME_RUN_FILE).is_file()  # a re-ordered job: its run is elsewhere
+                and (jobs is None or p.name in jobs)]
     for job_dir in sorted(job_dirs):
         path = job_dir / "results.json"
         record = read_record(path) if path.is_file() else {"status": "missing"}

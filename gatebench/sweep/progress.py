@@ -132,13 +132,16 @@ class SweepProgress(Callback):
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         from gatebench.sweep.hydra_callbacks import count_results
+        from gatebench.sweep.status import read_outcomes
 
         sweep_dir = Path(config.hydra.sweep.dir)
         path = invocation.folder(sweep_dir) / STATE_FILE
         if not path.is_file():
             return
         state = json.loads(path.read_text())
-        counts = count_results(sweep_dir)
+        # this sweep's jobs only: earlier sweeps into the same directory are not its tally
+        own = {str(outcome.get("job")) for outcome in read_outcomes(sweep_dir)}
+        counts = count_results(sweep_dir, own)
         final = {**state, "done": sum(counts.values()), "counts": counts}
         line = progress_line(final, time.time()).split(", ETA")[0]
         with open(sweep_dir / LOG_FILE, "a") as log_file:
