@@ -15,7 +15,9 @@ import yaml
 from markdown_it import MarkdownIt
 
 ROOT = Path(__file__).resolve().parent.parent
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")),
+         ROOT / "results" / "README.md", ROOT / "results" / "ledger.md",
+         *sorted((ROOT / "results").glob("*/README.md"))]  # the committed studies' answers
 IDS = [str(p.relative_to(ROOT)) for p in PAGES]
 PARSER = MarkdownIt("commonmark")
 OUTSIDE = ("pip", "venv", "pytest", "http.server")  # modules of other projects
