@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures.scaling_tables import check_committed
+from fixtures.scaling_tables import check_committed, km, load_study
 from lifelines.statistics import logrank_test
 from scipy import stats
 
 from gatebench.report import scaling
-from gatebench.report.records import load_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 STUDY = ROOT / "results" / "lag_scaling"
@@ -32,18 +31,7 @@ P_COLUMNS = ("p_welch", "p_mwu", "p_solved", "p_logrank")
 
 @pytest.fixture(scope="module")
 def study() -> dict:
-    runs = load_runs([STUDY]).runs
-    seeds = scaling.evaluation_seeds(STUDY)
-    frame = scaling.censored_frame(runs, seeds)
-    return {"runs": runs, "seeds": seeds, "frame": frame, "km": scaling.km_table(frame),
-            "laws": {w.variant: w for w in scaling.fit_laws(frame)},
-            "readme": " ".join((STUDY / "README.md").read_text().split())}  # fmt: skip
-
-
-def km(study: dict, variant: str, length: int) -> float:
-    table = study["km"]
-    return float(table[(table["variant"] == variant) & (table["length"] == length)]["median"]
-                 .iloc[0])  # fmt: skip
+    return load_study(STUDY)
 
 
 def lengths(study: dict, variant: str) -> list[int]:

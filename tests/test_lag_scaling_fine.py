@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from fixtures.scaling_tables import check_committed
+from fixtures.scaling_tables import check_committed, km, load_study
 from lifelines.statistics import logrank_test
 from test_lag_scaling_answer import holm
 
@@ -37,18 +37,7 @@ def text(path: Path) -> str:
 
 @pytest.fixture(scope="module")
 def study() -> dict:
-    runs = load_runs([STUDY]).runs
-    seeds = scaling.evaluation_seeds(STUDY)
-    frame = scaling.censored_frame(runs, seeds)
-    return {"runs": runs, "seeds": seeds, "frame": frame, "km": scaling.km_table(frame),
-            "laws": {w.variant: w for w in scaling.fit_laws(frame)},
-            "readme": text(STUDY / "README.md")}  # fmt: skip
-
-
-def km(study: dict, variant: str, length: int) -> float:
-    table = study["km"]
-    return float(table[(table["variant"] == variant) & (table["length"] == length)]["median"]
-                 .iloc[0])  # fmt: skip
+    return load_study(STUDY)
 
 
 def medians(study: dict, variant: str, lengths) -> list[float]:

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from fixtures.scaling_tables import km, load_study
 
-from gatebench.report import scaling
 from gatebench.report.records import load_runs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -16,18 +16,12 @@ STUDY = ROOT / "results" / "lag_scaling_wide"
 FINE = ROOT / "results" / "lag_scaling_fine"
 
 
-def km_of(study: Path) -> dict[tuple[str, int], float]:
-    frame = scaling.censored_frame(load_runs([study]).runs, scaling.evaluation_seeds(study))
-    table = scaling.km_table(frame)
-    return {(r.variant, int(r.length)): float(r.median) for r in table.itertuples()}
-
-
 def test_the_answer_is_the_records() -> None:
     readme = " ".join((STUDY / "README.md").read_text().split())
-    km, fine = km_of(STUDY), km_of(FINE)
+    wide, narrow = load_study(STUDY), load_study(FINE)
     for cell, words in [("lstm_fb1", "`lstm_fb1`"), ("cifg_np_fb1", "(`cifg_np_fb1`, f = 1 - i)"),
                         ("gru", "the GRU")]:  # fmt: skip
-        a, b = km[(f"{cell}_h128", 100)], km[(f"{cell}_h128", 200)]
+        a, b = km(wide, f"{cell}_h128", 100), km(wide, f"{cell}_h128", 200)
         assert f"{words} {a:.0f} and {b:.0f}" in readme, cell
     runs = load_runs([STUDY]).runs
     evaluation = runs[runs["seed"].isin(range(50, 60)) & (runs["length"] == 200)]
@@ -41,13 +35,14 @@ def test_the_answer_is_the_records() -> None:
     assert (f"the GRU {steps['gru_h128'].mean():.0f} against {steps['lstm_fb1_h128'].mean():.0f} "
             f"steps on average, the coupled LSTM {steps['cifg_np_fb1_h128'].mean():.0f} against "
             f"{steps['lstm_fb1_h128'].mean():.0f}, Holm p = {2 * exact:.2g} each") in readme
-    assert f"were {fine[('lstm_fb1', 100)]:.0f} and {fine[('lstm_fb1', 200)]:.0f}" in readme
-    narrow = [fine[("lstm_fb1", n)] / fine[(c, n)] for n in (100, 200)
+    assert (f"were {km(narrow, 'lstm_fb1', 100):.0f} and {km(narrow, 'lstm_fb1', 200):.0f}"
+            ) in readme  # fmt: skip
+    before = [km(narrow, "lstm_fb1", n) / km(narrow, c, n) for n in (100, 200)
               for c in ("gru", "cifg_np_fb1")]  # fmt: skip
-    wide = [km[("lstm_fb1_h128", n)] / km[(f"{c}_h128", n)] for n in (100, 200)
-            for c in ("gru", "cifg_np_fb1")]  # fmt: skip
-    assert (f"narrows from {round(min(narrow))}-{round(max(narrow))}x to "
-            f"{math.floor(min(wide))}-{math.floor(max(wide))}x") in readme
+    after = [km(wide, "lstm_fb1_h128", n) / km(wide, f"{c}_h128", n) for n in (100, 200)
+             for c in ("gru", "cifg_np_fb1")]  # fmt: skip
+    assert (f"narrows from {round(min(before))}-{round(max(before))}x to "
+            f"{math.floor(min(after))}-{math.floor(max(after))}x") in readme
     assert len(runs) == 120
     assert set(runs["git_commit"]) == {"ced9b620fca4bb09943972e2fa385849e84d93a1"}
     chosen = runs[runs["seed"] >= 50].groupby(["variant", "length"])["config.optimizer.lr"].agg(set)
